@@ -1,0 +1,52 @@
+// swift-tools-version:6.1
+// TernaryKit: ternary-weight (1.58-bit) and binary-weight linear algebra in Swift.
+import PackageDescription
+
+let package = Package(
+    name: "TernaryKit",
+    products: [
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "Backends", targets: ["Backends"]),
+        .library(name: "Layers", targets: ["Layers"]),
+        .executable(name: "ternary", targets: ["TernaryCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // OpenBLAS (cblas) and LAPACKE from Debian's libopenblas-dev / liblapacke-dev.
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        // Small C inner loops with per-function ISA variants (AVX2 / AVX-512 / VNNI),
+        // chosen at run time. Everything around them stays in Swift.
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "TensorCore", path: "Sources/TensorCore"),
+        .target(
+            name: "Backends",
+            dependencies: ["TensorCore", "COpenBLAS", "CKernels"],
+            path: "Sources/Backends"
+        ),
+        .target(name: "Layers", dependencies: ["TensorCore", "Backends"], path: "Sources/Layers"),
+        .executableTarget(
+            name: "TernaryCLI",
+            dependencies: [
+                "TensorCore", "Backends", "Layers", "COpenBLAS", "CKernels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/TernaryCLI"
+        ),
+        .executableTarget(
+            name: "BackendABTest",
+            dependencies: ["TensorCore", "Backends"],
+            path: "Examples/BackendABTest"
+        ),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "BackendsTests", dependencies: ["TensorCore", "Backends", "CKernels"]),
+        .testTarget(name: "LayersTests", dependencies: ["TensorCore", "Backends", "Layers"]),
+        .testTarget(name: "CLITests", dependencies: ["TernaryCLI"]),
+    ]
+)

@@ -1,0 +1,89 @@
+import COpenBLAS
+import TensorCore
+
+/// The dense baseline: the ternary weight expanded to Float32, products through OpenBLAS
+/// (`cblas_sgemv` for one vector, `cblas_sgemm` for a batch).
+///
+/// The Int8 path converts the activations to Float, multiplies, and converts back. That is
+/// exact while every partial sum is an integer of magnitude ≤ 2^24 (Float's 24-bit
+/// significand): |Σ w·x| ≤ 128 · in, so `in ≤ 131072` (`BLASBackend.maxExactInFeatures`).
+/// `prepare` throws beyond that.
+///
+/// OpenBLAS's thread pool is global; every product sets it to the kernel's thread count.
+public struct BLASBackend: LinearBackend {
+    public var name: String { "blas" }
+    /// The largest `inFeatures` for which Float sums of Int8 × ternary products are exact.
+    public static let maxExactInFeatures = (1 << 24) / 128
+
+    public init() {}
+
+    public func prepare(_ weights: TernaryMatrix, context: ComputeContext) throws -> any LinearKernel {
+        guard weights.inFeatures <= BLASBackend.maxExactInFeatures else {
+            throw TernaryKitError.exactnessLimit(
+                "blas: inFeatures \(weights.inFeatures) > \(BLASBackend.maxExactInFeatures); Float32 sums of Int8 products are exact only up to 2^24")
+        }
+        return BLASKernel(weights: weights, context: context)
+    }
+}
+
+/// The BLAS backend's kernel: the ternary values as Float32 (unscaled; the scale is BLAS's alpha).
+public struct BLASKernel: LinearKernel {
+    public let outFeatures: Int
+    public let inFeatures: Int
+    public let scale: Float
+    public let context: ComputeContext
+    /// `W_t` as Float32, row-major `out × in`.
+    let dense: [Float]
+    public var backendName: String { "blas" }
+    public var storageBytes: Int { dense.count * MemoryLayout<Float>.size + MemoryLayout<Float>.size }
+
+    init(weights: TernaryMatrix, context: ComputeContext) {
+        outFeatures = weights.outFeatures
+        inFeatures = weights.inFeatures
+        scale = weights.scale
+        self.context = context
+        dense = weights.values.map { Float($0) }
+    }
+
+    /// `y = alpha · W · x` for `batch` rows of x, through sgemv or sgemm.
+    private func product(_ x: UnsafePointer<Float>, batch: Int, alpha: Float, into y: UnsafeMutablePointer<Float>) {
+        openblas_set_num_threads(Int32(context.threads))
+        let m = Int32(outFeatures), n = Int32(inFeatures)
+        dense.withUnsafeBufferPointer { w in
+            if batch == 1 {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, m, n, alpha, w.baseAddress, n, x, 1, 0, y, 1)
+            } else {
+                // Y (batch × out) = X (batch × in) · Wᵀ (in × out)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), m, n,
+                            alpha, x, n, w.baseAddress, n, 0, y, m)
+            }
+        }
+    }
+
+    public func apply(_ x: UnsafeBufferPointer<Float>, batch: Int, into y: UnsafeMutableBufferPointer<Float>) {
+        checkApply(xCount: x.count, yCount: y.count, batch: batch)
+        product(x.baseAddress!, batch: batch, alpha: scale, into: y.baseAddress!)
+    }
+
+    public func apply(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
+        checkApply(xCount: x.count, yCount: y.count, batch: batch)
+        let nx = batch * inFeatures, ny = batch * outFeatures
+        let xf = UnsafeMutablePointer<Float>.allocate(capacity: nx)
+        let yf = UnsafeMutablePointer<Float>.allocate(capacity: ny)
+        defer { xf.deallocate(); yf.deallocate() }
+        for i in 0..<nx { xf[i] = Float(x[i]) }
+        product(xf, batch: batch, alpha: 1, into: yf)
+        // Exact: every value is an integer of magnitude ≤ 128 · in ≤ 2^24.
+        for i in 0..<ny { y[i] = Int32(yf[i]) }
+    }
+}
+
+/// OpenBLAS's build configuration, version and core, for `ternary info`.
+public enum OpenBLASInfo {
+    /// e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64".
+    public static var configuration: String { String(cString: openblas_get_config()) }
+    /// The kernel family OpenBLAS picked for this CPU, e.g. "Cooperlake".
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+    /// OpenBLAS's current thread-pool size.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+}

@@ -1,0 +1,13 @@
+// CKernels: the small C inner loops of TernaryKit, plus run-time CPU feature detection.
+//
+// Rule of the project: only innermost loops live here (see docs/PERFORMANCE.md). Layout,
+// packing, dispatch, threading and the algorithms' structure are Swift.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "cpu_features.h"
+
+#endif

@@ -1,0 +1,28 @@
+import Foundation
+
+/// How much of the machine a product may use. Backends split their work across `threads`
+/// threads (and tell OpenBLAS the same number).
+public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
+    /// The number of threads, ≥ 1.
+    public let threads: Int
+
+    /// A context with `threads` threads.
+    /// - Throws: `.invalidArgument` when `threads < 1`.
+    public init(threads: Int) throws {
+        guard threads >= 1 else { throw TernaryKitError.invalidArgument("thread count must be at least 1, got \(threads)") }
+        self.threads = threads
+    }
+
+    private init(validThreads: Int) { threads = validThreads }
+
+    /// One thread.
+    public static let singleThreaded = ComputeContext(validThreads: 1)
+
+    /// One thread per active processor.
+    public static var allCores: ComputeContext {
+        ComputeContext(validThreads: max(1, ProcessInfo.processInfo.activeProcessorCount))
+    }
+
+    public var description: String { "ComputeContext(threads: \(threads))" }
+}
+

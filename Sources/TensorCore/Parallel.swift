@@ -1,0 +1,54 @@
+import Dispatch
+
+/// A pointer wrapped so that it can be captured by the closures of `Parallel.forEachChunk`.
+/// The caller guarantees that concurrent users touch disjoint elements.
+public struct SendablePointer<Pointee>: @unchecked Sendable {
+    public let base: UnsafeMutablePointer<Pointee>
+    @inlinable public init(_ base: UnsafeMutablePointer<Pointee>) { self.base = base }
+    @inlinable public init(_ buffer: UnsafeMutableBufferPointer<Pointee>) { self.base = buffer.baseAddress! }
+}
+
+/// A read-only pointer that may cross into `Parallel.forEachChunk` closures.
+public struct SendableConstPointer<Pointee>: @unchecked Sendable {
+    public let base: UnsafePointer<Pointee>
+    @inlinable public init(_ base: UnsafePointer<Pointee>) { self.base = base }
+    @inlinable public init(_ buffer: UnsafeBufferPointer<Pointee>) { self.base = buffer.baseAddress! }
+}
+
+/// Fork-join over disjoint ranges with `DispatchQueue.concurrentPerform`.
+public enum Parallel {
+    /// Splits `0..<count` into at most `threads` contiguous, disjoint, near-equal ranges whose
+    /// starts are multiples of `granularity`, and calls `body` once per range, concurrently.
+    ///
+    /// Runs inline on the caller's thread when `threads == 1`, when there is a single range, or
+    /// when `count · costPerItem < minimumWork` (a second thread costs more than it saves on
+    /// small products; measured below roughly 256×256 weights for a GEMV).
+    public static func forEachChunk(
+        count: Int, threads: Int, granularity: Int = 1, costPerItem: Int = 1,
+        minimumWork: Int = 1 << 16, _ body: (Range<Int>) -> Void
+    ) {
+        guard count > 0 else { return }
+        let g = max(1, granularity)
+        let units = (count + g - 1) / g
+        let chunks = min(max(1, threads), units)
+        if chunks == 1 || count.multipliedReportingOverflow(by: costPerItem).partialValue < minimumWork {
+            body(0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendableBox(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let lo = (units * c / chunks) * g
+                let hi = min(count, (units * (c + 1) / chunks) * g)
+                if lo < hi { box.value(lo..<hi) }
+            }
+        }
+    }
+}
+
+/// Internal: lets a non-Sendable closure be run by `concurrentPerform`; `forEachChunk`
+/// guarantees the ranges are disjoint, the closure's captured state is the caller's contract.
+struct UncheckedSendableBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
