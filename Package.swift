@@ -46,7 +46,6 @@ let package = Package(
         ),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "BackendsTests", dependencies: ["TensorCore", "Backends", "CKernels"]),
-        .testTarget(name: "LayersTests", dependencies: ["TensorCore", "Backends", "Layers"]),
         .testTarget(name: "CLITests", dependencies: ["TernaryCLI"]),
     ]
 )
