@@ -3,32 +3,64 @@ import Backends
 import Foundation
 import TensorCore
 
-/// `ternary bench`: side-by-side timings of the registered backends.
+/// `ternary bench`: the benchmark tool. `kernels` (the default) times the backends' products;
+/// `model` (with the layers) times whole-model prefill and decode.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time the backends side by side on random ternary weights (release builds only).",
+        abstract: "Benchmark the backends side by side (build with -c release).",
         discussion: """
-            Every backend is prepared from the same random ternary matrix (about a third each of \
-            -1, 0, +1) and its output is compared with the naive backend's before it is timed \
-            (exactly on the Int8 path). Reported: median/min/max µs per product, billions of \
-            weights (× batch rows) per second, bits per weight the backend keeps, preparation \
-            time, and speed relative to the first backend listed. \
-            With no --shape, the BitNet b1.58 2B4T layer shapes are used.
+            'ternary bench' alone runs a short default: every backend on the BitNet b1.58 2B4T \
+            layer shapes at batch 1 and 64, one thread. See 'ternary bench kernels --help' for \
+            shapes, suites, batches, threads, memory regimes, k sweeps, JSON and plots.
+            """,
+        subcommands: [KernelBenchCommand.self],
+        defaultSubcommand: KernelBenchCommand.self
+    )
+}
+
+/// `ternary bench kernels`: side-by-side timings of the registered backends' products.
+struct KernelBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Time the backends' products side by side on random ternary (or binary) weights.",
+        discussion: """
+            Every backend is prepared from the same random matrix (about a third each of -1, 0, \
+            +1; binary suites: half 0, half 1) and its output is compared with the naive \
+            backend's before it is timed (exactly on the Int8 path). Reported: median/min/max µs \
+            per product, billions of weights × batch rows per second (Gw/s), bits per weight the \
+            backend keeps, preparation time, and speed relative to the first backend listed. \
+            Regimes: 'cache' calls one prepared matrix again and again; 'dram' rotates over \
+            distinct matrices totalling more than 256 MiB per backend. \
+            Without --shape or --suite: the bitnet-2b4t suite at batch 1 and 64.
             """
     )
 
     @Option(name: .customLong("shape"), help: "A weight shape OUTxIN, e.g. 4096x4096 (repeatable).")
     var shapes: [String] = []
 
+    @Option(name: .customLong("suite"), help: ArgumentHelp(
+        "A named set of shapes (repeatable): \(BenchSuite.allCases.map(\.rawValue).joined(separator: ", ")).",
+        valueName: "name"))
+    var suites: [String] = []
+
+    @Flag(help: "Use binary {0, 1} weights for --shape (the paper-binary suite always does).")
+    var binary = false
+
     @Option(help: "Comma-separated backend names (default: all registered).")
     var backends: String?
 
-    @Option(name: .customLong("batch"), help: "Activation rows per product (repeatable).")
+    @Option(name: .customLong("batch"), help: "Activation rows per product (repeatable; default 1, or 1 and 64 without --shape/--suite).")
     var batches: [Int] = []
 
-    @Option(name: .customLong("threads"), help: "Thread count (repeatable).")
+    @Option(name: .customLong("threads"), help: "Thread count (repeatable; default 1).")
     var threadCounts: [Int] = []
+
+    @Option(name: .customLong("regime"), help: "Memory regime, cache or dram (repeatable; default cache).")
+    var regimes: [String] = []
+
+    @Option(name: .customLong("k"), help: "Block height k for rsr/rsr++ (repeatable: a k sweep; default: their own rule).")
+    var ks: [Int] = []
 
     @Option(name: .customLong("repeat"), help: "Timed runs per measurement (fewer, at least 3, when --budget runs out).")
     var repeatCount: Int = 20
@@ -37,7 +69,7 @@ struct BenchCommand: ParsableCommand {
     var warmup: Int = 2
 
     @Option(help: "Seconds of timed runs per measurement, at most (after the first 3 runs).")
-    var budget: Double = 2.0
+    var budget: Double = 1.0
 
     @Option(help: "Which product to time: int8 (Int8 activations, exact Int32 results; the BitNet path) or float.")
     var path: String = "int8"
@@ -48,14 +80,25 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object per measurement instead of the table.")
     var json = false
 
-    static let defaultShapes = ["2560x2560", "640x2560", "6912x2560", "2560x6912"]
+    @Option(help: "Write SVG charts of the results into this directory.")
+    var plot: String?
+
+    @Flag(help: "No progress line on stderr.")
+    var quiet = false
 
     func validate() throws {
         for s in shapes {
             do { _ = try MatrixShape.parse(s) } catch { throw ValidationError("--shape: \(error)") }
         }
+        for s in suites where BenchSuite(rawValue: s) == nil {
+            throw ValidationError("--suite: unknown suite '\(s)'; valid: \(BenchSuite.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        for r in regimes where MemoryRegime(rawValue: r) == nil {
+            throw ValidationError("--regime must be cache or dram, got '\(r)'")
+        }
         if let b = batches.first(where: { $0 < 1 }) { throw ValidationError("--batch must be at least 1, got \(b)") }
         if let t = threadCounts.first(where: { $0 < 1 }) { throw ValidationError("--threads must be at least 1, got \(t)") }
+        if let k = ks.first(where: { $0 < 1 || $0 > 16 }) { throw ValidationError("--k must be in 1...16, got \(k)") }
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1, got \(repeatCount)") }
         if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         if !(budget > 0) { throw ValidationError("--budget must be positive, got \(budget)") }
@@ -65,46 +108,91 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    /// The (shape, binary) pairs to run, in order.
+    func shapePlan() throws -> [(MatrixShape, Bool)] {
+        var plan = try shapes.map { (try MatrixShape.parse($0), binary) }
+        for s in suites.compactMap(BenchSuite.init(rawValue:)) { plan += s.shapes.map { ($0, s.binary) } }
+        if plan.isEmpty { plan = BenchSuite.bitnet2b4t.shapes.map { ($0, false) } }
+        return plan
+    }
+
+    /// Backends with their k variants expanded.
+    func backendPlan() throws -> [BenchBackend] {
+        let list = try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all
+        var plan: [BenchBackend] = []
+        for b in list {
+            if !ks.isEmpty, let tunable = b as? any BlockHeightTunable {
+                for k in ks { plan.append(BenchBackend(backend: try tunable.withBlockHeight(k), k: k)) }
+            } else {
+                plan.append(BenchBackend(backend: b, k: nil))
+            }
+        }
+        return plan
+    }
+
     func run() throws {
         OpenBLASCore.reexecWithBestCoreIfNeeded()
-        let shapeList = try (shapes.isEmpty ? BenchCommand.defaultShapes : shapes).map(MatrixShape.parse)
-        let backendList = try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all
+        let shapePlan = try shapePlan()
+        let backendPlan = try backendPlan()
+        let defaultRun = shapes.isEmpty && suites.isEmpty
+        let batchList = batches.isEmpty ? (defaultRun ? [1, 64] : [1]) : batches
+        let threadList = threadCounts.isEmpty ? [1] : threadCounts
+        let regimeList = regimes.isEmpty ? [MemoryRegime.cache] : regimes.compactMap(MemoryRegime.init(rawValue:))
         let runner = BenchmarkRunner(repeatCount: repeatCount, warmup: warmup, budgetSeconds: budget,
                                      path: ProductPath(rawValue: path)!, seed: seed)
+
+        var progress = Progress(
+            total: shapePlan.count * batchList.count * threadList.count * regimeList.count * backendPlan.count,
+            quiet: quiet)
         var failures: [BenchFailure] = []
+        var all: [BenchMeasurement] = []
         var table = ResultTable()
-        for shape in shapeList {
-            for batch in batches.isEmpty ? [1] : batches {
-                for threads in threadCounts.isEmpty ? [1] : threadCounts {
-                    let (rows, failed) = try runner.run(shape: shape, batch: batch, threads: threads, backends: backendList)
-                    failures += failed
-                    if json {
-                        rows.forEach { print($0.jsonLine) }
-                    } else {
-                        table.add(group: rows)
+        for (shape, isBinary) in shapePlan {
+            for batch in batchList {
+                for threads in threadList {
+                    for regime in regimeList {
+                        let config = BenchConfiguration(shape: shape, batch: batch, threads: threads, regime: regime, binary: isBinary)
+                        let (rows, failed) = try runner.run(config, backends: backendPlan) { progress.step($0) }
+                        failures += failed
+                        all += rows
+                        if json {
+                            progress.finish()
+                            rows.forEach { print($0.jsonLine) }
+                            fflush(nil)
+                        } else {
+                            table.add(group: rows)
+                        }
+                        for f in failed {
+                            progress.finish()
+                            FileHandle.standardError.write(Data("error: \(f)\n".utf8))
+                        }
                     }
-                    for f in failed { FileHandle.standardError.write(Data("error: \(f)\n".utf8)) }
                 }
             }
         }
+        progress.finish()
         if !json {
             print(table.render(path: runner.path))
             print("OpenBLAS core: \(OpenBLASInfo.coreName)")
+        }
+        if let dir = plot {
+            let written = try BenchPlots.write(all, to: dir)
+            FileHandle.standardError.write(Data("wrote \(written.count) charts to \(dir)\n".utf8))
         }
         if !failures.isEmpty { throw ExitCode(1) }
     }
 }
 
-/// The human-readable table: one group of rows per (shape, batch, threads), speed relative to
-/// the group's first backend.
+/// The human-readable table: one group of rows per configuration, speed relative to the
+/// group's first backend.
 struct ResultTable {
     private var lines: [[String]] = []
 
-    mutating func add(group: [Measurement]) {
+    mutating func add(group: [BenchMeasurement]) {
         guard let first = group.first else { return }
         for m in group {
             lines.append([
-                m.backend, "\(m.out)x\(m.in)", "\(m.batch)", "\(m.threads)", m.k.map(String.init) ?? "-",
+                m.backend, "\(m.out)x\(m.in)", "\(m.batch)", "\(m.threads)", m.regime, m.k.map(String.init) ?? "-",
                 String(format: "%.1f", m.medianMicros), String(format: "%.1f", m.minMicros),
                 String(format: "%.1f", m.maxMicros), String(format: "%.2f", m.weightsPerSecond / 1e9),
                 String(format: "%.2f", m.bitsPerWeight), String(format: "%.1f", m.prepareMillis),
@@ -115,7 +203,7 @@ struct ResultTable {
     }
 
     func render(path: ProductPath) -> String {
-        let header = ["backend", "shape", "batch", "thr", "k", "median µs", "min µs", "max µs", "Gw/s", "bits/w", "prep ms", "vs first"]
+        let header = ["backend", "shape", "batch", "thr", "regime", "k", "median µs", "min µs", "max µs", "Gw/s", "bits/w", "prep ms", "vs first"]
         let all = [header] + lines.filter { !$0.isEmpty }
         var widths = header.map { $0.count }
         for row in all { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }

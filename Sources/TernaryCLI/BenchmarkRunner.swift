@@ -12,7 +12,7 @@ enum ProductPath: String, CaseIterable {
 }
 
 /// One timed configuration and its result (a row of the table, a JSON line).
-struct Measurement {
+struct BenchMeasurement {
     var backend: String
     var out: Int
     var `in`: Int
@@ -57,7 +57,36 @@ struct BenchFailure: Error, CustomStringConvertible {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
-/// Runs the side-by-side measurements of `ternary bench` for one shape, batch and thread count.
+/// Where the weights live while they are timed.
+enum MemoryRegime: String, CaseIterable {
+    /// One prepared matrix, called again and again: it stays in cache when it fits.
+    case cache
+    /// A rotation over enough distinct prepared matrices (> 256 MiB of the backend's storage) that
+    /// every call streams its weights from DRAM.
+    case dram
+
+    /// Bytes the rotation must exceed.
+    static let dramRotationBytes = 256 << 20
+}
+
+/// A backend as the benchmark runs it: possibly a k-variant of a tunable one.
+struct BenchBackend {
+    init(backend: any LinearBackend, k: Int? = nil) { self.backend = backend; self.k = k }
+    var backend: any LinearBackend
+    /// The requested block height, for k sweeps (nil: the backend's default).
+    var k: Int?
+}
+
+/// One configuration to measure.
+struct BenchConfiguration {
+    var shape: MatrixShape
+    var batch: Int
+    var threads: Int
+    var regime: MemoryRegime
+    var binary = false
+}
+
+/// Runs the side-by-side measurements of `ternary bench` for one configuration.
 struct BenchmarkRunner {
     var repeatCount: Int
     var warmup: Int
@@ -67,12 +96,15 @@ struct BenchmarkRunner {
 
     /// Measures every backend on one configuration. Each backend's output is first compared
     /// with the naive backend's; a backend that disagrees is reported as a failure, not timed.
-    func run(shape: MatrixShape, batch: Int, threads: Int, backends: [any LinearBackend])
-        throws -> (measurements: [Measurement], failures: [BenchFailure])
+    func run(_ config: BenchConfiguration, backends: [BenchBackend], progress: ((String) -> Void)? = nil)
+        throws -> (measurements: [BenchMeasurement], failures: [BenchFailure])
     {
+        let shape = config.shape, batch = config.batch
         var rng = SeededGenerator(seed: seed ^ UInt64(shape.out &* 31 &+ shape.in))
-        let weights = try TernaryMatrix.random(outFeatures: shape.out, inFeatures: shape.in, using: &rng)
-        let context = try ComputeContext(threads: threads)
+        let weights = try TernaryMatrix.random(outFeatures: shape.out, inFeatures: shape.in,
+                                               zeroFraction: config.binary ? 0.5 : 1.0 / 3.0,
+                                               binary: config.binary, using: &rng)
+        let context = try ComputeContext(threads: config.threads)
         let xInt = rng.int8s(count: batch * shape.in)
         let xFloat = rng.floats(count: batch * shape.in)
 
@@ -82,53 +114,75 @@ struct BenchmarkRunner {
         let refFloat = path == .float ? try reference.apply(xFloat) : []
         let tolerances = path == .float ? KernelCheck.floatTolerances(weights: weights, x: xFloat, batch: batch) : []
 
-        var results: [Measurement] = []
+        var results: [BenchMeasurement] = []
         var failures: [BenchFailure] = []
-        for backend in backends {
+        for entry in backends {
+            let backend = entry.backend
+            let label = backend.name + (entry.k.map { " k=\($0)" } ?? "")
+            progress?("\(label) \(shape) batch \(batch) threads \(config.threads) \(config.regime.rawValue)")
             let t0 = monotonicSeconds()
             let kernel: any LinearKernel
             do {
                 kernel = try backend.prepare(weights, context: context)
             } catch {
-                failures.append(BenchFailure(backend: backend.name, reason: "cannot prepare \(shape): \(error)"))
+                failures.append(BenchFailure(backend: label, reason: "cannot prepare \(shape): \(error)"))
                 continue
             }
             let prepareMillis = (monotonicSeconds() - t0) * 1e3
 
             // Check before timing.
             if let m = KernelCheck.firstMismatch(try kernel.apply(xInt), refInt, outFeatures: shape.out) {
-                failures.append(BenchFailure(backend: backend.name, reason: "Int8 path differs from naive at \(m)"))
+                failures.append(BenchFailure(backend: label, reason: "Int8 path differs from naive at \(m)"))
                 continue
             }
             if path == .float, let m = KernelCheck.firstMismatch(
                 try kernel.apply(xFloat), refFloat, tolerances: tolerances, outFeatures: shape.out)
             {
-                failures.append(BenchFailure(backend: backend.name, reason: "Float path differs from naive at \(m)"))
+                failures.append(BenchFailure(backend: label, reason: "Float path differs from naive at \(m)"))
                 continue
             }
 
-            let times = time(kernel: kernel, batch: batch, xInt: xInt, xFloat: xFloat)
+            var kernels = [kernel]
+            if config.regime == .dram {
+                // Distinct matrices (rows rotated, so contents and storage differ) until the
+                // rotation exceeds the DRAM threshold.
+                let count = min(256, MemoryRegime.dramRotationBytes / max(1, kernel.storageBytes) + 2)
+                for i in 1..<count {
+                    let shift = (i * 7919 % shape.out) * shape.in
+                    let values = Array(weights.values[shift...] + weights.values[..<shift])
+                    let variant = try TernaryMatrix(outFeatures: shape.out, inFeatures: shape.in,
+                                                    values: values, scale: weights.scale)
+                    kernels.append(try backend.prepare(variant, context: context))
+                }
+            }
+
+            let times = time(kernels: kernels, batch: batch, xInt: xInt, xFloat: xFloat)
             let sorted = times.sorted()
-            results.append(Measurement(
-                backend: backend.name, out: shape.out, in: shape.in, batch: batch, threads: threads,
-                k: kernel.k, regime: "cache", path: path,
+            results.append(BenchMeasurement(
+                backend: backend.name, out: shape.out, in: shape.in, batch: batch, threads: config.threads,
+                k: kernel.k, regime: config.regime.rawValue, path: path,
                 medianMicros: median(sorted) * 1e6, minMicros: sorted.first! * 1e6, maxMicros: sorted.last! * 1e6,
                 runs: sorted.count, bitsPerWeight: kernel.storageBitsPerWeight, prepareMillis: prepareMillis))
         }
         return (results, failures)
     }
 
-    /// Times `repeatCount` calls (fewer, but at least 3, when they would exceed the budget).
-    private func time(kernel: any LinearKernel, batch: Int, xInt: [Int8], xFloat: [Float]) -> [Double] {
-        let yInt = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch * kernel.outFeatures)
-        let yFloat = UnsafeMutableBufferPointer<Float>.allocate(capacity: batch * kernel.outFeatures)
+    /// Times `repeatCount` calls (fewer, but at least 3, when they would exceed the budget),
+    /// cycling through `kernels` (one kernel: the cache regime).
+    private func time(kernels: [any LinearKernel], batch: Int, xInt: [Int8], xFloat: [Float]) -> [Double] {
+        let out = kernels[0].outFeatures
+        let yInt = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch * out)
+        let yFloat = UnsafeMutableBufferPointer<Float>.allocate(capacity: batch * out)
         let xi = UnsafeMutableBufferPointer<Int8>.allocate(capacity: xInt.count)
         let xf = UnsafeMutableBufferPointer<Float>.allocate(capacity: xFloat.count)
         defer { yInt.deallocate(); yFloat.deallocate(); xi.deallocate(); xf.deallocate() }
         _ = xi.initialize(from: xInt)
         _ = xf.initialize(from: xFloat)
         let path = self.path
+        var next = 0
         func call() {
+            let kernel = kernels[next]
+            next = next + 1 == kernels.count ? 0 : next + 1
             switch path {
             case .int8: kernel.apply(UnsafeBufferPointer(xi), batch: batch, into: yInt)
             case .float: kernel.apply(UnsafeBufferPointer(xf), batch: batch, into: yFloat)
@@ -136,7 +190,7 @@ struct BenchmarkRunner {
         }
         var times: [Double] = []
         let start = monotonicSeconds()
-        for _ in 0..<warmup {
+        for _ in 0..<max(warmup, kernels.count > 1 ? kernels.count : 0) {
             call()
             if monotonicSeconds() - start > budgetSeconds / 4 { break }
         }

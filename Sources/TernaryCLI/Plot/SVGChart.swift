@@ -43,6 +43,7 @@ enum SVGChart {
 
     static func fmt(_ v: Double) -> String {
         if v == 0 { return "0" }
+        if v >= 1024, v == v.rounded(), v < 0x1p53, (Int(v) & (Int(v) - 1)) == 0 { return "2^\(Int(v).trailingZeroBitCount)" }
         let a = abs(v)
         if a >= 1e6 || a < 1e-3 { return String(format: "%.0e", v) }
         if a >= 100 || v == v.rounded() { return String(format: "%.0f", v) }
@@ -54,10 +55,15 @@ enum SVGChart {
     struct Axis {
         let lo: Double, hi: Double, log: Bool
         let pixelLo: Double, pixelHi: Double
+        /// Log axis whose values are all powers of two (the paper's n sweep): ticks at powers of two.
+        let base2: Bool
 
         init(values: [Double], log: Bool, pixelLo: Double, pixelHi: Double, includeZero: Bool = false) {
             var lo = values.min() ?? 0, hi = values.max() ?? 1
-            if log {
+            base2 = log && values.allSatisfy { $0 >= 1 && $0 == $0.rounded() && (Int($0) & (Int($0) - 1)) == 0 }
+            if base2 {
+                if lo == hi { lo /= 2; hi *= 2 }
+            } else if log {
                 lo = Foundation.pow(10, Foundation.floor(Foundation.log10(lo)))
                 hi = Foundation.pow(10, Foundation.ceil(Foundation.log10(hi)))
                 if lo == hi { hi = lo * 10 }
@@ -80,6 +86,12 @@ enum SVGChart {
 
         /// Powers of 10 (with 2× and 5× when there are few decades) on log axes; ~6 round steps otherwise.
         var ticks: [Double] {
+            if base2 {
+                var t: [Double] = []
+                var d = lo
+                while d <= hi * 1.0001 { t.append(d); d *= 2 }
+                return t
+            }
             if log {
                 var t: [Double] = []
                 var d = lo
