@@ -8,30 +8,32 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "List the tensors of a safetensors file: names, dtypes, shapes, bytes, totals and metadata.",
         discussion: """
-            FILE is a .safetensors file, or a checkpoint directory holding model.safetensors. \
+            FILE is a .safetensors file, or a checkpoint directory (model.safetensors, or the shards of model.safetensors.index.json). \
             The whole header is validated first (offsets inside the data, no overlaps, sizes \
             matching dtype × shape); a bad file gives a one-line error and a non-zero exit.
             """
     )
 
-    @Argument(help: "A .safetensors file or a directory containing model.safetensors.")
+    @Argument(help: "A .safetensors file or a checkpoint directory.")
     var file: String
 
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
 
     func run() throws {
-        let file = try SafeTensorsFile(path: InspectCommand.resolve(file))
-        print(json ? InspectCommand.json(file) : InspectCommand.table(file), terminator: "")
+        for file in try InspectCommand.open(file) {
+            print(json ? InspectCommand.json(file) : InspectCommand.table(file), terminator: "")
+        }
     }
 
-    /// A directory stands for its `model.safetensors`.
-    static func resolve(_ path: String) -> String {
+    /// A file, or every file of a checkpoint directory (`model.safetensors`, or the shards listed
+    /// by `model.safetensors.index.json`, validated together).
+    static func open(_ path: String) throws -> [SafeTensorsFile] {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            return (path as NSString).appendingPathComponent("model.safetensors")
+            return try SafeTensorsCollection(directory: path).files
         }
-        return path
+        return [try SafeTensorsFile(path: path)]
     }
 
     static func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }

@@ -8,7 +8,9 @@ import TensorCore
         .appendingPathComponent("Fixtures/tiny-bitnet").path
 
     @Test func listsTensorsSortedWithTotalsAndMetadata() throws {
-        let file = try SafeTensorsFile(path: InspectCommand.resolve(fixture))
+        let files = try InspectCommand.open(fixture)
+        #expect(files.count == 1)
+        let file = files[0]
         #expect(file.path.hasSuffix("tiny-bitnet/model.safetensors"))
         let text = InspectCommand.table(file)
         let lines = text.split(separator: "\n").map(String.init)

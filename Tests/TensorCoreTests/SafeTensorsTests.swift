@@ -542,3 +542,65 @@ private let fixtureDirectory = URL(fileURLWithPath: #filePath)
         #expect(many.summary(limit: 2).hasSuffix(", and 28 more"))
     }
 }
+
+// MARK: - Checkpoint directories (single file and sharded)
+
+@Suite struct SafeTensorsCollectionTests {
+    func writeShards(_ dir: String, index: String) throws {
+        var a = SafeTensorsWriter()
+        try a.add("w.0", floats: [1, 2], shape: [2])
+        try a.add("w.1", integers: [UInt8(3)], shape: [1])
+        try a.write(to: dir + "/model-00001-of-00002.safetensors")
+        var b = SafeTensorsWriter()
+        try b.add("w.2", floats: [4], shape: [1], as: .bf16)
+        try b.write(to: dir + "/model-00002-of-00002.safetensors")
+        try index.write(toFile: dir + "/model.safetensors.index.json", atomically: true, encoding: .utf8)
+    }
+
+    let goodIndex = #"{"metadata":{"total_size":11},"weight_map":{"w.0":"model-00001-of-00002.safetensors","w.1":"model-00001-of-00002.safetensors","w.2":"model-00002-of-00002.safetensors"}}"#
+
+    @Test func readsShardedCheckpoints() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeShards(dir, index: goodIndex)
+        let c = try SafeTensorsCollection(directory: dir)
+        #expect(c.files.count == 2 && c.names == ["w.0", "w.1", "w.2"])
+        #expect(try c.floats("w.0") == [1, 2] && c.uint8s("w.1") == [3] && c.floats("w.2") == [4])
+        #expect(c.nameCheck(expected: ["w.0", "w.1", "w.2"]).isExact)
+        #expect(throws: TernaryKitError.self) { try c.floats("w.3") }
+    }
+
+    @Test func readsSingleFileCheckpoints() throws {
+        let c = try SafeTensorsCollection(directory: fixtureDirectory)
+        #expect(c.files.count == 1 && c.names.count == 38)
+    }
+
+    @Test(arguments: [
+        (#"{"weight_map":{"w.0":"model-00001-of-00002.safetensors","w.2":"model-00002-of-00002.safetensors"}}"#, "\"w.1\" is not listed"),
+        (#"{"weight_map":{"w.0":"model-00001-of-00002.safetensors","w.1":"model-00002-of-00002.safetensors","w.2":"model-00002-of-00002.safetensors"}}"#, "listed in"),
+        (#"{"weight_map":{"w.0":"model-00001-of-00002.safetensors","w.1":"model-00001-of-00002.safetensors","w.2":"model-00002-of-00002.safetensors","w.9":"model-00002-of-00002.safetensors"}}"#, "missing from their shards: \"w.9\""),
+        (#"{"weight_map":{"w.0":"../model-00001-of-00002.safetensors"}}"#, "not a file in the checkpoint directory"),
+        (#"{"weight_map":{"w.0":"absent.safetensors"}}"#, "no such file"),
+        (#"{"weight_map":{}}"#, "empty"),
+        (#"{"weight_map":[]}"#, "expected an object"),
+        (#"{"metadata":{}}"#, "missing \"weight_map\""),
+        (#"{"weight_map":"#, "invalid JSON"),
+    ])
+    func badIndexesAreRejected(index: String, words: String) throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeShards(dir, index: index)
+        do {
+            _ = try SafeTensorsCollection(directory: dir)
+            Issue.record("opened")
+        } catch let TernaryKitError.file(_, problem) {
+            #expect(problem.contains(words), "\(problem)")
+        }
+    }
+
+    @Test func emptyDirectoryIsAnError() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(throws: TernaryKitError.self) { try SafeTensorsCollection(directory: dir) }
+    }
+}
