@@ -435,6 +435,33 @@ private let fixtureDirectory = URL(fileURLWithPath: #filePath)
         }
     }
 
+    @Test func weightScaleRoundTripsGammaExactlyWhenPossible() {
+        var rng = SeededGenerator(seed: 5)
+        var plainFailures = 0, unreachable = 0
+        for _ in 0..<20_000 {
+            let gamma = Float(Double(rng.next() >> 11) * 0x1p-53 * 4 + 1e-4)
+            if 1 / (1 / gamma) != gamma { plainFailures += 1 }
+            if let w = BitNetPacking.exactWeightScale(forGamma: gamma) {
+                #expect(BitNetPacking.gamma(fromWeightScale: w) == gamma)
+            } else {
+                unreachable += 1
+            }
+        }
+        #expect(plainFailures > 0 && unreachable <= plainFailures)  // arbitrary γ: not always representable
+        // Every γ that came from a stored weight_scale has an exact F32 weight_scale, and a BF16
+        // weight_scale survives γ and back through BF16.
+        for _ in 0..<20_000 {
+            let ws = Float(bitPattern: UInt32(truncatingIfNeeded: rng.next() % 0x7F00_0000) | 0x0080_0000)
+            let gamma = BitNetPacking.gamma(fromWeightScale: ws)
+            guard gamma.isNormal else { continue }
+            #expect(BitNetPacking.exactWeightScale(forGamma: gamma).map { 1 / $0 } == gamma)
+        }
+        for bits in stride(from: UInt16(0x3C00), to: 0x4400, by: 7) {
+            let ws = HalfPrecision.float(bfloat16Bits: bits)
+            #expect(HalfPrecision.bfloat16Bits(1 / BitNetPacking.gamma(fromWeightScale: ws)) == bits)
+        }
+    }
+
     @Test func shapesAreChecked() throws {
         var rng = SeededGenerator(seed: 1)
         let m = try TernaryMatrix.random(outFeatures: 6, inFeatures: 4, zeroFraction: 0.3, binary: false, scale: 1, using: &rng)

@@ -133,3 +133,36 @@ extension SafeTensorsFile {
         }
     }
 }
+
+extension BitNetPacking {
+    /// A Float32 `weight_scale` that reloads to exactly `gamma`, or nil when none exists.
+    ///
+    /// Hugging Face BitNet checkpoints store `weight_scale = 1/γ` and the layer divides by it (see
+    /// `transformers/integrations/bitnet.py`, `BitLinear.post_quant_process`); a loader recovers
+    /// `γ = 1 / weight_scale` (`gamma(fromWeightScale:)`). In Float32 `1/(1/γ) ≠ γ` for some γ,
+    /// and for γ whose significand exceeds about √2 some values are the reciprocal of no Float at
+    /// all (reciprocals of adjacent Floats there are more than one ulp apart). This searches `1/γ`
+    /// and its nearest neighbours for a value whose reciprocal is exactly `gamma`.
+    ///
+    /// Every γ that came from a stored weight_scale (`γ = 1/w`) has one, so a model loaded from a
+    /// checkpoint re-exports bit-identically; a model with arbitrary γ (a random preset) should pick
+    /// its γ as `1/w` for a representable `w` (e.g. a BF16 value) if its export must reload to
+    /// bit-identical logits.
+    public static func exactWeightScale(forGamma gamma: Float) -> Float? {
+        let w = 1 / gamma
+        guard w.isFinite, w != 0, gamma.isFinite else { return nil }
+        var up = w, down = w
+        if 1 / w == gamma { return w }
+        for _ in 0..<4 {
+            up = up.nextUp
+            if 1 / up == gamma { return up }
+            down = down.nextDown
+            if 1 / down == gamma { return down }
+        }
+        return nil
+    }
+
+    /// γ for a stored `weight_scale` (its reciprocal; the layer then multiplies by γ where the
+    /// `transformers` layer divides by `weight_scale`).
+    public static func gamma(fromWeightScale weightScale: Float) -> Float { 1 / weightScale }
+}

@@ -62,24 +62,12 @@ public struct SafeTensorsWriter: Sendable {
         guard floats.count == count else {
             throw TernaryKitError.lengthMismatch(expected: count, actual: floats.count, what: "values of tensor \"\(name)\" with shape \(shape)")
         }
-        var bytes: [UInt8]
+        let bytes: [UInt8]
         switch dtype {
-        case .f32:
-            bytes = []
-            bytes.reserveCapacity(count * 4)
-            for f in floats { SafeTensorsWriter.appendLittleEndian(f.bitPattern, to: &bytes) }
-        case .f64:
-            bytes = []
-            bytes.reserveCapacity(count * 8)
-            for f in floats { SafeTensorsWriter.appendLittleEndian(Double(f).bitPattern, to: &bytes) }
-        case .bf16:
-            bytes = []
-            bytes.reserveCapacity(count * 2)
-            for f in floats { SafeTensorsWriter.appendLittleEndian(HalfPrecision.bfloat16Bits(f), to: &bytes) }
-        case .f16:
-            bytes = []
-            bytes.reserveCapacity(count * 2)
-            for f in floats { SafeTensorsWriter.appendLittleEndian(HalfPrecision.float16Bits(f), to: &bytes) }
+        case .f32: bytes = SafeTensorsWriter.encode(floats) { $0.bitPattern }
+        case .f64: bytes = SafeTensorsWriter.encode(floats) { Double($0).bitPattern }
+        case .bf16: bytes = SafeTensorsWriter.encode(floats) { HalfPrecision.bfloat16Bits($0) }
+        case .f16: bytes = SafeTensorsWriter.encode(floats) { HalfPrecision.float16Bits($0) }
         default:
             throw TernaryKitError.invalidArgument("tensor \"\(name)\": Float values cannot be stored as \(dtype.rawValue); use F32, F16, BF16 or F64")
         }
@@ -105,10 +93,7 @@ public struct SafeTensorsWriter: Sendable {
         guard integers.count == count else {
             throw TernaryKitError.lengthMismatch(expected: count, actual: integers.count, what: "values of tensor \"\(name)\" with shape \(shape)")
         }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(count * dtype.byteSize)
-        for v in integers { SafeTensorsWriter.appendLittleEndian(v, to: &bytes) }
-        try add(name, dtype: dtype, shape: shape, bytes: bytes)
+        try add(name, dtype: dtype, shape: shape, bytes: SafeTensorsWriter.encode(integers) { $0 })
     }
 
     static func elementCount(_ shape: [Int], name: String) throws -> Int {
@@ -120,6 +105,20 @@ public struct SafeTensorsWriter: Sendable {
             count = p
         }
         return count
+    }
+
+    /// Encodes each element as the little-endian bytes of `bits(element)`, without per-element
+    /// array growth (export of a large model encodes hundreds of millions of values).
+    @inline(__always)
+    static func encode<E, T: FixedWidthInteger>(_ values: [E], _ bits: (E) -> T) -> [UInt8] {
+        let size = MemoryLayout<T>.size
+        return [UInt8](unsafeUninitializedCapacity: values.count * size) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            for (i, v) in values.enumerated() {
+                raw.storeBytes(of: bits(v).littleEndian, toByteOffset: i &* size, as: T.self)
+            }
+            initialized = values.count * size
+        }
     }
 
     static func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
