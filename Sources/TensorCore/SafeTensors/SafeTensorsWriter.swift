@@ -97,14 +97,9 @@ public struct SafeTensorsWriter: Sendable {
     }
 
     static func elementCount(_ shape: [Int], name: String) throws -> Int {
-        var count = 1
-        for d in shape {
-            guard d >= 0 else { throw TernaryKitError.invalidShape("tensor \"\(name)\": negative dimension in \(shape)") }
-            let (p, o) = count.multipliedReportingOverflow(by: d)
-            guard !o else { throw TernaryKitError.invalidShape("tensor \"\(name)\": shape \(shape) overflows") }
-            count = p
+        do { return try Tensor.elementCount(of: shape) } catch let TernaryKitError.invalidShape(message) {
+            throw TernaryKitError.invalidShape("tensor \"\(name)\": \(message)")
         }
-        return count
     }
 
     /// Encodes each element as the little-endian bytes of `bits(element)`, without per-element
