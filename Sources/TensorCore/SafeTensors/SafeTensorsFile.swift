@@ -262,7 +262,12 @@ public struct SafeTensorsFile: Sendable {
     /// Tensor `name`, which must be `I8`, as Int8 values.
     public func int8s(_ name: String) throws -> [Int8] {
         try requireDType(name, .i8)
-        return try withRawBytes(name) { Array($0.bindMemory(to: Int8.self)) }
+        return try withRawBytes(name) { raw in
+            [Int8](unsafeUninitializedCapacity: raw.count) { buffer, initialized in
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
+                initialized = raw.count
+            }
+        }
     }
 
     /// Tensor `name`, which must be `U8`, as UInt8 values.
