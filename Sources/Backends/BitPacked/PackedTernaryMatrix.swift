@@ -1,0 +1,114 @@
+import TensorCore
+
+/// A ternary matrix at 2 bits per weight, in the layout the `bitpacked` C kernels read.
+///
+/// Layout (also in `Sources/CKernels/include/bitpacked.h` and `docs/performance/bitpacked.md`):
+/// each row is `groups` full groups of 64 bytes, then, when `hasHalfGroup`, one half group of
+/// 32 bytes; rows follow each other every `rowBytes` bytes, and the buffer starts on a 64-byte
+/// boundary.
+/// - Full group `g` holds weights `256g ..< 256g + 256`: bits `2k..2k+1` of its byte `j`
+///   (`j < 64`, `k < 4`) are the code of weight `256g + 64k + j`.
+/// - The half group holds weights `256G ..< 256G + 128`: bits `2k..2k+1` of its byte `j`
+///   (`j < 32`) are the code of weight `256G + 32k + j`.
+/// - A code is `weight + 1` (0 → -1, 1 → 0, 2 → +1); padding weights past `inFeatures` are code 1.
+///
+/// Why this layout: one 64-byte load gives four runs of 64 consecutive weights, one per 2-bit
+/// field, so a field is unpacked with a single mask (or a shift and a mask) and lines up with a
+/// plain 64-byte load of the activations: no shuffles anywhere. Codes are unsigned because the
+/// byte dot-product instructions (`vpdpbusd`, `vpmaddubsw`) take one unsigned operand; the
+/// kernels subtract `Σx` once per row to undo the `+1`. The tail of a row is a half group when
+/// at most 128 weights remain, so padding costs at most 32 bytes per row (none when `inFeatures`
+/// is a multiple of 256, as in every BitNet b1.58 shape).
+public final class PackedTernaryMatrix: @unchecked Sendable {
+    // Immutable after init; the raw buffer is only read after that, so sharing is safe.
+
+    /// Rows (output features).
+    public let outFeatures: Int
+    /// Columns (input features).
+    public let inFeatures: Int
+    /// Full 64-byte groups per row (`inFeatures / 256`, plus one when more than 128 remain).
+    public let groups: Int
+    /// True when each row ends in a 32-byte half group (1 ... 128 weights left after the groups).
+    public let hasHalfGroup: Bool
+    /// Bytes per row: `64 · groups + 32 · (hasHalfGroup ? 1 : 0)`.
+    public let rowBytes: Int
+    /// Activations the kernels read per row: `256 · groups + 128 · (hasHalfGroup ? 1 : 0)`.
+    public let paddedInFeatures: Int
+    /// The packed rows.
+    let bytes: UnsafeMutableRawPointer
+
+    /// The packed bytes: `outFeatures · rowBytes`.
+    public var byteCount: Int { outFeatures * rowBytes }
+
+    /// Packs `matrix` (values already validated to be in {-1, 0, 1}).
+    public init(_ matrix: TernaryMatrix) {
+        let m = matrix.outFeatures, n = matrix.inFeatures
+        outFeatures = m
+        inFeatures = n
+        let full = n / 256, rest = n % 256
+        groups = full + (rest > 128 ? 1 : 0)
+        hasHalfGroup = rest > 0 && rest <= 128
+        rowBytes = 64 * groups + (hasHalfGroup ? 32 : 0)
+        paddedInFeatures = 256 * groups + (hasHalfGroup ? 128 : 0)
+        bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, m * rowBytes), alignment: 64)
+        let out = bytes.bindMemory(to: UInt8.self, capacity: m * rowBytes)
+        // Code 1 in all four fields (weight 0) for the padding.
+        out.initialize(repeating: 0b0101_0101, count: m * rowBytes)
+        let groups = self.groups, rowBytes = self.rowBytes
+        matrix.values.withUnsafeBufferPointer { v in
+            for o in 0..<m {
+                let row = out + o &* rowBytes
+                for i in 0..<n {
+                    let code = UInt8(truncatingIfNeeded: Int(v[o &* n &+ i]) &+ 1)
+                    let (byte, shift) = PackedTernaryMatrix.position(ofColumn: i, groups: groups)
+                    row[byte] = (row[byte] & ~(3 << shift)) | (code << shift)
+                }
+            }
+        }
+    }
+
+    deinit { bytes.deallocate() }
+
+    /// The byte (within a row) and bit shift of column `i`'s code.
+    @inline(__always)
+    static func position(ofColumn i: Int, groups: Int) -> (byte: Int, shift: UInt8) {
+        let g = i >> 8
+        if g < groups {
+            let r = i & 255
+            return (64 &* g &+ (r & 63), UInt8(truncatingIfNeeded: 2 &* (r >> 6)))
+        }
+        let r = i &- 256 &* groups  // < 128: the half group
+        return (64 &* groups &+ (r & 31), UInt8(truncatingIfNeeded: 2 &* (r >> 5)))
+    }
+
+    /// The weight at (`row`, `column`), read back from the packed bytes.
+    public subscript(row: Int, column: Int) -> Int8 {
+        precondition(row >= 0 && row < outFeatures && column >= 0 && column < inFeatures,
+                     "(\(row), \(column)) out of bounds for \(outFeatures)×\(inFeatures)")
+        let (byte, shift) = PackedTernaryMatrix.position(ofColumn: column, groups: groups)
+        let b = bytes.load(fromByteOffset: row * rowBytes + byte, as: UInt8.self)
+        return Int8((b >> shift) & 3) - 1
+    }
+
+    /// All weights, row-major, unpacked (the inverse of packing; for tests and tools).
+    public func unpacked() -> [Int8] {
+        var values = [Int8](repeating: 0, count: outFeatures * inFeatures)
+        for o in 0..<outFeatures {
+            for i in 0..<inFeatures { values[o * inFeatures + i] = self[o, i] }
+        }
+        return values
+    }
+
+    /// The 2-bit codes of the padding positions of every row (all must be 1: weight 0).
+    /// For tests: the kernels rely on padding activations being zero, not on these codes, but
+    /// a zero weight keeps the padding harmless either way.
+    public func paddingCodesAreZeroWeights() -> Bool {
+        for o in 0..<outFeatures {
+            for i in inFeatures..<paddedInFeatures {
+                let (byte, shift) = PackedTernaryMatrix.position(ofColumn: i, groups: groups)
+                if (bytes.load(fromByteOffset: o * rowBytes + byte, as: UInt8.self) >> shift) & 3 != 1 { return false }
+            }
+        }
+        return true
+    }
+}
