@@ -22,6 +22,21 @@
 
 #define TK_INLINE static inline __attribute__((always_inline))
 
+/// Where row o's groups are: full group g at `full + stride · g`, the half group at `half`.
+typedef struct {
+    const uint8_t *full;
+    size_t stride;
+    const uint8_t *half;
+} bp_row;
+
+TK_INLINE bp_row bp_row_at(const uint8_t *weights, size_t row_bytes, size_t groups, size_t rows, size_t o) {
+    const size_t tile = o >> 2, r = o & 3;
+    const size_t h = rows - 4 * tile < 4 ? rows - 4 * tile : 4;
+    const uint8_t *base = weights + 4 * tile * row_bytes;
+    bp_row row = {base + 64 * r, 64 * h, base + 64 * h * groups + 32 * r};
+    return row;
+}
+
 int32_t tk_bitpacked_sum_i8(const int8_t *x, size_t n) {
     uint32_t s = 0;
     for (size_t i = 0; i < n; i++) s += (uint32_t)(int32_t)x[i];
@@ -41,13 +56,13 @@ void tk_bitpacked_i8_portable(const tk_bitpacked_i8_args *a) {
     int8_t w[256];
     const size_t units = a->groups + a->half;
     for (size_t o = a->row_begin; o < a->row_end; o++) {
-        const uint8_t *row = a->weights + o * a->row_bytes;
+        const bp_row row = bp_row_at(a->weights, a->row_bytes, a->groups, a->rows, o);
         for (size_t t0 = 0; t0 < a->batch; t0 += 8) {
             const size_t tn = a->batch - t0 < 8 ? a->batch - t0 : 8;
             uint32_t acc[8] = {0};
             for (size_t u = 0; u < units; u++) {
                 const size_t q = u < a->groups ? 64 : 32;
-                bp_decode(row + 64 * u, q, w);
+                bp_decode(u < a->groups ? row.full + row.stride * u : row.half, q, w);
                 for (size_t t = 0; t < tn; t++) {
                     const int8_t *x = a->x + (t0 + t) * a->x_stride + 256 * u;
                     int32_t s = 0;  // |s| ≤ 256 · 128: no overflow
@@ -64,13 +79,13 @@ void tk_bitpacked_f32_portable(const tk_bitpacked_f32_args *a) {
     int8_t w[256];
     const size_t units = a->groups + a->half;
     for (size_t o = a->row_begin; o < a->row_end; o++) {
-        const uint8_t *row = a->weights + o * a->row_bytes;
+        const bp_row row = bp_row_at(a->weights, a->row_bytes, a->groups, a->rows, o);
         for (size_t t0 = 0; t0 < a->batch; t0 += 8) {
             const size_t tn = a->batch - t0 < 8 ? a->batch - t0 : 8;
             float acc[8] = {0};
             for (size_t u = 0; u < units; u++) {
                 const size_t q = u < a->groups ? 64 : 32;
-                bp_decode(row + 64 * u, q, w);
+                bp_decode(u < a->groups ? row.full + row.stride * u : row.half, q, w);
                 for (size_t t = 0; t < tn; t++) {
                     const float *x = a->x + (t0 + t) * a->x_stride + 256 * u;
                     float s = 0;
@@ -111,7 +126,7 @@ TK_INLINE AVX2 float bp_hsum_ps_avx2(__m256 v) {
 /// One row o, T activation rows from t0: the unpacked codes of each 32-byte half are reused
 /// for all T rows.
 TK_INLINE AVX2 void bp_i8_avx2_block(const tk_bitpacked_i8_args *a, size_t o, size_t t0, const int T) {
-    const uint8_t *w = a->weights + o * a->row_bytes;
+    const bp_row row = bp_row_at(a->weights, a->row_bytes, a->groups, a->rows, o);
     const int8_t *x[4];
     for (int t = 0; t < T; t++) x[t] = a->x + (t0 + t) * a->x_stride;
     const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
@@ -124,7 +139,8 @@ TK_INLINE AVX2 void bp_i8_avx2_block(const tk_bitpacked_i8_args *a, size_t o, si
         __m256i s16[4];
         for (int t = 0; t < T; t++) s16[t] = _mm256_setzero_si256();
         for (int h = 0; h < 1 + full; h++) {
-            const __m256i b = _mm256_loadu_si256((const __m256i *)(w + 64 * u + 32 * h));
+            const uint8_t *src = full ? row.full + row.stride * u + 32 * h : row.half;
+            const __m256i b = _mm256_loadu_si256((const __m256i *)src);
             const __m256i c0 = _mm256_and_si256(b, m3);
             const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(b, 2), m3);
             const __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(b, 4), m3);
@@ -160,7 +176,7 @@ void AVX2 tk_bitpacked_i8_avx2(const tk_bitpacked_i8_args *a) {
 /// Float: the signed weights w = c − 1 are widened to 8 Int32 at a time, converted to Float
 /// (exact) and multiplied by the activations with FMA; each converted vector serves T rows.
 TK_INLINE AVX2 void bp_f32_avx2_block(const tk_bitpacked_f32_args *a, size_t o, size_t t0, const int T) {
-    const uint8_t *w = a->weights + o * a->row_bytes;
+    const bp_row row = bp_row_at(a->weights, a->row_bytes, a->groups, a->rows, o);
     const float *x[4];
     for (int t = 0; t < T; t++) x[t] = a->x + (t0 + t) * a->x_stride;
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
@@ -171,7 +187,8 @@ TK_INLINE AVX2 void bp_f32_avx2_block(const tk_bitpacked_f32_args *a, size_t o, 
         const int full = u < a->groups;
         const size_t cs = full ? 64 : 32;
         for (int h = 0; h < 1 + full; h++) {
-            const __m256i b = _mm256_loadu_si256((const __m256i *)(w + 64 * u + 32 * h));
+            const uint8_t *src = full ? row.full + row.stride * u + 32 * h : row.half;
+            const __m256i b = _mm256_loadu_si256((const __m256i *)src);
             for (int k = 0; k < 4; k++) {
                 const __m256i sw = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(b, 2 * k), m3), one);
                 const __m128i lo = _mm256_castsi256_si128(sw), hi = _mm256_extracti128_si256(sw, 1);
@@ -204,26 +221,38 @@ void AVX2 tk_bitpacked_f32_avx2(const tk_bitpacked_f32_args *a) {
 }
 
 // ---------------------------------------------------------------------------------------
-// AVX-512 + VNNI. Field k of a 64-byte group vector b is unpacked with ONE operation, a mask:
-// b & (3 << 2k) = 4^k · c_k ("scaled code"; at most 2 · 64 = 128, a valid unsigned byte).
-// vpdpbusd(acc, b & (3 << 2k), x) adds, per 32-bit lane, four products 4^k · c · x. Each field k
-// has its own accumulator, so every lane of it is a multiple of 4^k; an arithmetic shift right
-// by 2k is then exact, and the four are added.
+// AVX-512 + VNNI, Int8. Two unpackings of a 64-byte group vector b:
+//
+// "Scaled" (batch 1, the memory-bound case: fewest operations per weight byte): field k is
+// unpacked with ONE operation, a mask: b & (3 << 2k) = 4^k · c_k (at most 2 · 64 = 128, a
+// valid unsigned byte). vpdpbusd(acc, b & (3 << 2k), x) adds, per 32-bit lane, four products
+// 4^k · c · x. Each field k has its own accumulator, so every lane of it is a multiple of 4^k;
+// an arithmetic shift right by 2k is then exact, and the four are added.
 // Bound: one vpdpbusd adds at most 4 · 2 · 64 · 128 = 2^16 in magnitude to a lane; the scaled
 // accumulators are folded (shifted, added to 32-bit totals) every BP_FOLD_GROUPS = 4096 groups,
 // so a lane never exceeds 4096 · 2^16 = 2^28 in magnitude before its shift.
+//
+// "Plain" (batch > 1, 4 rows × T activation rows; unpacking is amortized over T rows, and
+// registers are short): c_k = (b >> 2k) & 3 with a 16-bit shift and a byte mask, one
+// accumulator per (row, activation row). Only vpdpbusd and 32-bit additions follow, so the
+// wrap-around argument above applies directly (and a lane grows by at most 4 · 4 · 2 · 128 =
+// 2^12 per group anyway).
+//
 // vpdpbusd itself does not saturate (that is vpdpbusds) and computes its 4 products and their
 // sum exactly, so there is no narrower accumulator anywhere.
 
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define BP_FOLD_GROUPS 4096
+/// Software prefetch distance in bytes along a tile's stream (the hardware prefetchers alone
+/// left the 4 MiB L3-resident 4096×4096 product ~20% slower; measured 1–8 KiB as equal).
+#define BP_PREFETCH 4096
 
-/// Rows o ..< o + R with activation rows t0 ..< t0 + T (R · T ≤ 4: 16 accumulators).
-/// Each 64-byte group is loaded and masked once per row and feeds T activation rows; each
-/// 64-byte activation vector feeds R rows.
-TK_INLINE VNNI void bp_i8_vnni_block(const tk_bitpacked_i8_args *a, size_t o, size_t t0, const int R, const int T) {
-    const uint8_t *w[4];
-    for (int r = 0; r < R; r++) w[r] = a->weights + (o + r) * a->row_bytes;
+/// Scaled kernel: rows o ..< o + R with activation rows t0 ..< t0 + T, R · T ≤ 4 (16
+/// accumulators). R = 4 only for a whole tile (o a multiple of 4, 4 rows in the tile).
+TK_INLINE VNNI void bp_i8_vnni_scaled(const tk_bitpacked_i8_args *a, size_t o, size_t t0, const int R, const int T) {
+    bp_row row[4];
+    for (int r = 0; r < R; r++) row[r] = bp_row_at(a->weights, a->row_bytes, a->groups, a->rows, o + r);
+    const size_t gs = row[0].stride;
     const int8_t *x[4];
     for (int t = 0; t < T; t++) x[t] = a->x + (t0 + t) * a->x_stride;
     const __m512i mask[4] = {_mm512_set1_epi8(0x03), _mm512_set1_epi8(0x0C), _mm512_set1_epi8(0x30),
@@ -243,7 +272,9 @@ TK_INLINE VNNI void bp_i8_vnni_block(const tk_bitpacked_i8_args *a, size_t o, si
                 for (int k = 0; k < 4; k++) acc[r][t][k] = _mm512_setzero_si512();
         for (; g < end; g++) {
             __m512i b[4];
-            for (int r = 0; r < R; r++) b[r] = _mm512_loadu_si512((const void *)(w[r] + 64 * g));
+            if (R == 4)
+                for (int r = 0; r < 4; r++) _mm_prefetch((const char *)(row[r].full + gs * g + BP_PREFETCH), _MM_HINT_T0);
+            for (int r = 0; r < R; r++) b[r] = _mm512_loadu_si512((const void *)(row[r].full + gs * g));
             for (int k = 0; k < 4; k++) {
                 __m512i c[4];
                 for (int r = 0; r < R; r++) c[r] = _mm512_and_si512(b[r], mask[k]);
@@ -256,8 +287,7 @@ TK_INLINE VNNI void bp_i8_vnni_block(const tk_bitpacked_i8_args *a, size_t o, si
         if (last && a->half) {
             // 32 bytes, fields 32 activations apart; the upper 32 code bytes are zero.
             __m512i b[4];
-            for (int r = 0; r < R; r++)
-                b[r] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(w[r] + 64 * G)));
+            for (int r = 0; r < R; r++) b[r] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)row[r].half));
             for (int k = 0; k < 4; k++) {
                 __m512i c[4];
                 for (int r = 0; r < R; r++) c[r] = _mm512_and_si512(b[r], mask[k]);
@@ -282,30 +312,79 @@ TK_INLINE VNNI void bp_i8_vnni_block(const tk_bitpacked_i8_args *a, size_t o, si
                 (int32_t)((uint32_t)_mm512_reduce_add_epi32(total[r][t]) - (uint32_t)a->x_sum[t0 + t]);
 }
 
-/// Blocks: 4 activation rows per pass of a weight row (the batch kernel; the row's packed bytes
-/// stay in L1 across passes); a remainder of T activation rows takes 4/T weight rows at a time;
-/// batch 1 takes 4 weight rows at a time (16 independent accumulators hide vpdpbusd's latency).
+/// Plain kernel: the whole tile of rows o ..< o + 4 with activation rows t0 ..< t0 + T
+/// (T ≤ 4). Each group is unpacked once per row and used for T activation rows; each
+/// activation vector is loaded once and used for 4 rows (so the batch's activations, which
+/// live in L2 for large batches, are read once per tile rather than once per row).
+TK_INLINE VNNI void bp_i8_vnni_plain(const tk_bitpacked_i8_args *a, size_t o, size_t t0, const int T) {
+    bp_row row[4];
+    for (int r = 0; r < 4; r++) row[r] = bp_row_at(a->weights, a->row_bytes, a->groups, a->rows, o + r);
+    const size_t gs = row[0].stride;
+    const int8_t *x[4];
+    for (int t = 0; t < T; t++) x[t] = a->x + (t0 + t) * a->x_stride;
+    const __m512i m3 = _mm512_set1_epi8(3);
+    __m512i acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_si512();
+    const size_t G = a->groups;
+    for (size_t g = 0; g < G; g++) {
+        __m512i b[4];
+        for (int r = 0; r < 4; r++) _mm_prefetch((const char *)(row[r].full + gs * g + BP_PREFETCH), _MM_HINT_T0);
+        for (int r = 0; r < 4; r++) b[r] = _mm512_loadu_si512((const void *)(row[r].full + gs * g));
+        for (int k = 0; k < 4; k++) {
+            __m512i xv[4];
+            for (int t = 0; t < T; t++) xv[t] = _mm512_loadu_si512((const void *)(x[t] + 256 * g + 64 * k));
+            for (int r = 0; r < 4; r++) {
+                const __m512i c = _mm512_and_si512(k ? _mm512_srli_epi16(b[r], 2 * k) : b[r], m3);
+                for (int t = 0; t < T; t++) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c, xv[t]);
+            }
+        }
+    }
+    if (a->half) {
+        __m512i b[4];
+        for (int r = 0; r < 4; r++) b[r] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)row[r].half));
+        for (int k = 0; k < 4; k++) {
+            __m512i xv[4];
+            for (int t = 0; t < T; t++)
+                xv[t] = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(x[t] + 256 * G + 32 * k)));
+            for (int r = 0; r < 4; r++) {
+                const __m512i c = _mm512_and_si512(k ? _mm512_srli_epi16(b[r], 2 * k) : b[r], m3);
+                for (int t = 0; t < T; t++) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c, xv[t]);
+            }
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < T; t++)
+            a->y[(t0 + t) * a->y_stride + o + r] =
+                (int32_t)((uint32_t)_mm512_reduce_add_epi32(acc[r][t]) - (uint32_t)a->x_sum[t0 + t]);
+}
+
+/// Whole tiles: 4 activation rows at a time with the plain kernel (the tile's 4 rows stay in
+/// L1 across these passes), a single remaining activation row with the scaled kernel. The last
+/// tile when it has fewer than 4 rows: one row at a time, scaled, 4 activation rows per pass.
 void VNNI tk_bitpacked_i8_avx512vnni(const tk_bitpacked_i8_args *a) {
     const size_t n = a->batch;
     const size_t full = n / 4 * 4, rem = n - full;
-    size_t o = a->row_begin;
-    for (; o + 4 <= a->row_end; o += 4) {
-        for (int r = 0; r < 4; r++)
-            for (size_t t = 0; t < full; t += 4) bp_i8_vnni_block(a, o + r, t, 1, 4);
-        switch (rem) {
-        case 1: bp_i8_vnni_block(a, o, full, 4, 1); break;
-        case 2: bp_i8_vnni_block(a, o, full, 2, 2); bp_i8_vnni_block(a, o + 2, full, 2, 2); break;
-        case 3: for (int r = 0; r < 4; r++) bp_i8_vnni_block(a, o + r, full, 1, 3); break;
-        default: break;
-        }
-    }
-    for (; o < a->row_end; o++) {
-        for (size_t t = 0; t < full; t += 4) bp_i8_vnni_block(a, o, t, 1, 4);
-        switch (rem) {
-        case 1: bp_i8_vnni_block(a, o, full, 1, 1); break;
-        case 2: bp_i8_vnni_block(a, o, full, 1, 2); break;
-        case 3: bp_i8_vnni_block(a, o, full, 1, 3); break;
-        default: break;
+    for (size_t o = a->row_begin; o < a->row_end; o += 4) {
+        const size_t h = a->row_end - o < 4 ? a->row_end - o : 4;
+        if (h == 4) {
+            for (size_t t = 0; t < full; t += 4) bp_i8_vnni_plain(a, o, t, 4);
+            switch (rem) {
+            case 1: bp_i8_vnni_scaled(a, o, full, 4, 1); break;
+            case 2: bp_i8_vnni_plain(a, o, full, 2); break;
+            case 3: bp_i8_vnni_plain(a, o, full, 3); break;
+            default: break;
+            }
+        } else {
+            for (size_t r = 0; r < h; r++) {
+                for (size_t t = 0; t < full; t += 4) bp_i8_vnni_scaled(a, o + r, t, 1, 4);
+                switch (rem) {
+                case 1: bp_i8_vnni_scaled(a, o + r, full, 1, 1); break;
+                case 2: bp_i8_vnni_scaled(a, o + r, full, 1, 2); break;
+                case 3: bp_i8_vnni_scaled(a, o + r, full, 1, 3); break;
+                default: break;
+                }
+            }
         }
     }
 }
@@ -313,7 +392,7 @@ void VNNI tk_bitpacked_i8_avx512vnni(const tk_bitpacked_i8_args *a) {
 /// Float: w = c − 1 as signed bytes (shift, mask, subtract), widened 16 at a time to Int32,
 /// converted to Float (exact) and used by FMA for T activation rows.
 TK_INLINE VNNI void bp_f32_vnni_block(const tk_bitpacked_f32_args *a, size_t o, size_t t0, const int T) {
-    const uint8_t *w = a->weights + o * a->row_bytes;
+    const bp_row row = bp_row_at(a->weights, a->row_bytes, a->groups, a->rows, o);
     const float *x[4];
     for (int t = 0; t < T; t++) x[t] = a->x + (t0 + t) * a->x_stride;
     const __m512i m3 = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
@@ -325,8 +404,8 @@ TK_INLINE VNNI void bp_f32_vnni_block(const tk_bitpacked_f32_args *a, size_t o, 
         const int full = u < a->groups;
         const size_t cs = full ? 64 : 32;
         const int parts = full ? 4 : 2;  // 16-weight parts per field
-        const __m512i b = full ? _mm512_loadu_si512((const void *)(w + 64 * u))
-                               : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(w + 64 * u)));
+        const __m512i b = full ? _mm512_loadu_si512((const void *)(row.full + row.stride * u))
+                               : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)row.half));
         for (int k = 0; k < 4; k++) {
             const __m512i sw = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(b, 2 * k), m3), one);
             for (int i = 0; i < parts; i++) {

@@ -33,7 +33,7 @@ public struct BitPackedKernel: LinearKernel {
         self.variant = variant
     }
 
-    /// Rows per thread chunk are multiples of this (the AVX-512 kernel takes 4 rows at a time).
+    /// Rows per thread chunk are multiples of this: whole tiles of 4 rows (the C kernels rely on it).
     private static let rowGranularity = 4
 
     public func apply(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
@@ -51,7 +51,7 @@ public struct BitPackedKernel: LinearKernel {
                                       costPerItem: n &* batch) { rows in
                     var args = tk_bitpacked_i8_args(
                         weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),
-                        row_bytes: packed.rowBytes, groups: packed.groups, half: packed.hasHalfGroup ? 1 : 0,
+                        row_bytes: packed.rowBytes, groups: packed.groups, half: packed.hasHalfGroup ? 1 : 0, rows: m,
                         row_begin: rows.lowerBound, row_end: rows.upperBound, batch: batch,
                         x: xp.base, x_stride: xStride, x_sum: sumsPointer.base, y: ys.base, y_stride: m)
                     function(&args)
@@ -72,7 +72,7 @@ public struct BitPackedKernel: LinearKernel {
                                   costPerItem: n &* batch) { rows in
                 var args = tk_bitpacked_f32_args(
                     weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),
-                    row_bytes: packed.rowBytes, groups: packed.groups, half: packed.hasHalfGroup ? 1 : 0,
+                    row_bytes: packed.rowBytes, groups: packed.groups, half: packed.hasHalfGroup ? 1 : 0, rows: m,
                     row_begin: rows.lowerBound, row_end: rows.upperBound, batch: batch,
                     x: xp.base, x_stride: xStride, scale: scale, y: ys.base, y_stride: m)
                 function(&args)
