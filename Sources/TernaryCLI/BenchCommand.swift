@@ -42,6 +42,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Which product to time: int8 (Int8 activations, exact Int32 results; the BitNet path) or float.")
     var path: String = "int8"
 
+    @Option(help: "Where the weights live: cache (one matrix, repeated) or dram (a rotation over distinct matrices exceeding 256 MiB of each backend's storage).")
+    var regime: String = "cache"
+
     @Option(help: "Seed of the random weights and activations.")
     var seed: UInt64 = 42
 
@@ -59,6 +62,7 @@ struct BenchCommand: ParsableCommand {
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1, got \(repeatCount)") }
         if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         if !(budget > 0) { throw ValidationError("--budget must be positive, got \(budget)") }
+        if Regime(rawValue: regime) == nil { throw ValidationError("--regime must be cache or dram, got '\(regime)'") }
         if ProductPath(rawValue: path) == nil { throw ValidationError("--path must be int8 or float, got '\(path)'") }
         if let list = backends {
             do { _ = try BackendRegistry.backends(list: list) } catch { throw ValidationError("--backends: \(error)") }
@@ -70,7 +74,7 @@ struct BenchCommand: ParsableCommand {
         let shapeList = try (shapes.isEmpty ? BenchCommand.defaultShapes : shapes).map(MatrixShape.parse)
         let backendList = try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all
         let runner = BenchmarkRunner(repeatCount: repeatCount, warmup: warmup, budgetSeconds: budget,
-                                     path: ProductPath(rawValue: path)!, seed: seed)
+                                     path: ProductPath(rawValue: path)!, seed: seed, regime: Regime(rawValue: regime)!)
         var failures: [BenchFailure] = []
         var table = ResultTable()
         for shape in shapeList {
@@ -89,6 +93,7 @@ struct BenchCommand: ParsableCommand {
         }
         if !json {
             print(table.render(path: runner.path))
+            print("regime: \(runner.regime.rawValue)")
             print("OpenBLAS core: \(OpenBLASInfo.coreName)")
         }
         if !failures.isEmpty { throw ExitCode(1) }

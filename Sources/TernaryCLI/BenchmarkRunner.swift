@@ -11,6 +11,18 @@ enum ProductPath: String, CaseIterable {
     case int8, float
 }
 
+/// Where the weights live while a product is timed (shared/BENCHMARKS.md).
+enum Regime: String, CaseIterable {
+    /// One prepared matrix, called again and again: it stays in cache when it fits.
+    case cache
+    /// A rotation over enough distinct prepared matrices to exceed `dramBytes` of the backend's
+    /// own storage, one per call, so every call streams its weights from memory.
+    case dram
+
+    /// The storage a DRAM rotation exceeds (256 MiB: well past this machine's caches).
+    static let dramBytes = 256 << 20
+}
+
 /// One timed configuration and its result (a row of the table, a JSON line).
 struct Measurement {
     var backend: String
@@ -64,6 +76,7 @@ struct BenchmarkRunner {
     var budgetSeconds: Double
     var path: ProductPath
     var seed: UInt64
+    var regime: Regime = .cache
 
     /// Measures every backend on one configuration. Each backend's output is first compared
     /// with the naive backend's; a backend that disagrees is reported as a failure, not timed.
@@ -107,19 +120,33 @@ struct BenchmarkRunner {
                 continue
             }
 
-            let times = time(kernel: kernel, batch: batch, xInt: xInt, xFloat: xFloat)
+            // DRAM regime: more distinct matrices of the same shape (not checked again: same code path).
+            var kernels = [kernel]
+            if regime == .dram {
+                let per = max(1, kernel.storageBytes)
+                let count = Regime.dramBytes / per + 1
+                var extraRNG = SeededGenerator(seed: seed &+ 0xD7A3)
+                while kernels.count < count {
+                    let w = try TernaryMatrix.random(outFeatures: shape.out, inFeatures: shape.in, using: &extraRNG)
+                    kernels.append(try backend.prepare(w, context: context))
+                }
+            }
+
+            let times = time(kernels: kernels, batch: batch, xInt: xInt, xFloat: xFloat)
             let sorted = times.sorted()
             results.append(Measurement(
                 backend: backend.name, out: shape.out, in: shape.in, batch: batch, threads: threads,
-                k: kernel.k, regime: "cache", path: path,
+                k: kernel.k, regime: regime.rawValue, path: path,
                 medianMicros: median(sorted) * 1e6, minMicros: sorted.first! * 1e6, maxMicros: sorted.last! * 1e6,
                 runs: sorted.count, bitsPerWeight: kernel.storageBitsPerWeight, prepareMillis: prepareMillis))
         }
         return (results, failures)
     }
 
-    /// Times `repeatCount` calls (fewer, but at least 3, when they would exceed the budget).
-    private func time(kernel: any LinearKernel, batch: Int, xInt: [Int8], xFloat: [Float]) -> [Double] {
+    /// Times `repeatCount` calls (fewer, but at least 3, when they would exceed the budget),
+    /// each on the next kernel of `kernels` in turn.
+    private func time(kernels: [any LinearKernel], batch: Int, xInt: [Int8], xFloat: [Float]) -> [Double] {
+        let kernel = kernels[0]
         let yInt = UnsafeMutableBufferPointer<Int32>.allocate(capacity: batch * kernel.outFeatures)
         let yFloat = UnsafeMutableBufferPointer<Float>.allocate(capacity: batch * kernel.outFeatures)
         let xi = UnsafeMutableBufferPointer<Int8>.allocate(capacity: xInt.count)
@@ -128,10 +155,13 @@ struct BenchmarkRunner {
         _ = xi.initialize(from: xInt)
         _ = xf.initialize(from: xFloat)
         let path = self.path
+        var next = 0
         func call() {
+            let k = kernels[next]
+            next = next + 1 == kernels.count ? 0 : next + 1
             switch path {
-            case .int8: kernel.apply(UnsafeBufferPointer(xi), batch: batch, into: yInt)
-            case .float: kernel.apply(UnsafeBufferPointer(xf), batch: batch, into: yFloat)
+            case .int8: k.apply(UnsafeBufferPointer(xi), batch: batch, into: yInt)
+            case .float: k.apply(UnsafeBufferPointer(xf), batch: batch, into: yFloat)
             }
         }
         var times: [Double] = []
