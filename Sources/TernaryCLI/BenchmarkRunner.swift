@@ -21,6 +21,9 @@ enum Regime: String, CaseIterable {
 
     /// The storage a DRAM rotation exceeds (256 MiB: well past this machine's caches).
     static let dramBytes = 256 << 20
+    /// At most this many matrices in a rotation (tiny shapes would otherwise need millions;
+    /// their rotation then stays below `dramBytes`).
+    static let maxMatrices = 1024
 }
 
 /// One timed configuration and its result (a row of the table, a JSON line).
@@ -124,7 +127,7 @@ struct BenchmarkRunner {
             var kernels = [kernel]
             if regime == .dram {
                 let per = max(1, kernel.storageBytes)
-                let count = Regime.dramBytes / per + 1
+                let count = min(Regime.maxMatrices, Regime.dramBytes / per + 1)
                 var extraRNG = SeededGenerator(seed: seed &+ 0xD7A3)
                 while kernels.count < count {
                     let w = try TernaryMatrix.random(outFeatures: shape.out, inFeatures: shape.in, using: &extraRNG)
