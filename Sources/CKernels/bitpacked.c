@@ -245,7 +245,19 @@ void AVX2 tk_bitpacked_f32_avx2(const tk_bitpacked_f32_args *a) {
 #define BP_FOLD_GROUPS 4096
 /// Software prefetch distance in bytes along a tile's stream (the hardware prefetchers alone
 /// left the 4 MiB L3-resident 4096×4096 product ~20% slower; measured 1–8 KiB as equal).
+#ifndef BP_PREFETCH
 #define BP_PREFETCH 4096
+#endif
+
+/// The 16-byte part i (0 ... 3) of v: the extract instruction needs a constant.
+TK_INLINE VNNI __m128i bp_part(__m512i v, int i) {
+    switch (i) {
+    case 0: return _mm512_extracti32x4_epi32(v, 0);
+    case 1: return _mm512_extracti32x4_epi32(v, 1);
+    case 2: return _mm512_extracti32x4_epi32(v, 2);
+    default: return _mm512_extracti32x4_epi32(v, 3);
+    }
+}
 
 /// Scaled kernel: rows o ..< o + R with activation rows t0 ..< t0 + T, R · T ≤ 4 (16
 /// accumulators). R = 4 only for a whole tile (o a multiple of 4, 4 rows in the tile).
@@ -409,14 +421,7 @@ TK_INLINE VNNI void bp_f32_vnni_block(const tk_bitpacked_f32_args *a, size_t o, 
         for (int k = 0; k < 4; k++) {
             const __m512i sw = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(b, 2 * k), m3), one);
             for (int i = 0; i < parts; i++) {
-                __m128i p;
-                switch (i) {
-                case 0: p = _mm512_extracti32x4_epi32(sw, 0); break;
-                case 1: p = _mm512_extracti32x4_epi32(sw, 1); break;
-                case 2: p = _mm512_extracti32x4_epi32(sw, 2); break;
-                default: p = _mm512_extracti32x4_epi32(sw, 3); break;
-                }
-                const __m512 wf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(p));
+                const __m512 wf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bp_part(sw, i)));
                 for (int t = 0; t < T; t++) {
                     const float *xp = x[t] + 256 * u + cs * (size_t)k + 16 * i;
                     acc[t][i] = _mm512_fmadd_ps(wf, _mm512_loadu_ps(xp), acc[t][i]);
@@ -430,15 +435,86 @@ TK_INLINE VNNI void bp_f32_vnni_block(const tk_bitpacked_f32_args *a, size_t o, 
     }
 }
 
+/// One unit of a Float tile product (a full group: 4 parts of 16 weights per field, fields 64
+/// activations apart; a half group: 2 parts, fields 32 apart). A macro rather than a function:
+/// clang kept an accumulator array passed to an inlined helper in memory (a store after every
+/// FMA). `SRC(r)` is row r's unit bytes, `XP(t)` activation row t at the unit's first element.
+/// The group bytes are re-read from L1 for each field, and the activation vectors for each row
+/// (the same T · 64 bytes, L1 hits), which leaves the registers to the 16 accumulators.
+#define BP_F32_TILE_UNIT(SRC, XP, FULL)                                                                  \
+    for (int k = 0; k < 4; k++) {                                                                        \
+        __m512i sw[4];                                                                                   \
+        for (int r = 0; r < 4; r++) {                                                                    \
+            const __m512i b = (FULL) ? _mm512_loadu_si512((const void *)(SRC(r)))                        \
+                                     : _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(SRC(r)))); \
+            sw[r] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(b, 2 * k), m3), one);             \
+        }                                                                                                \
+        for (int i = 0; i < ((FULL) ? 4 : 2); i++)                                                       \
+            for (int r = 0; r < 4; r++) {                                                                \
+                const __m512 wf = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bp_part(sw[r], i)));           \
+                for (int t = 0; t < T; t++)                                                              \
+                    acc[r][t] = _mm512_fmadd_ps(wf, _mm512_loadu_ps(XP(t) + ((FULL) ? 64 : 32) * k + 16 * i), acc[r][t]); \
+            }                                                                                            \
+    }
+
+/// Float, a whole tile (rows o ..< o + 4) × T activation rows: each 16-weight Float vector
+/// serves T activation rows and each activation vector serves 4 rows (16 accumulators), so a
+/// large batch's activations (which live in L2) are read from L2 once per tile, not once per row.
+TK_INLINE VNNI void bp_f32_vnni_tile(const tk_bitpacked_f32_args *a, size_t o, size_t t0, const int T) {
+    bp_row row[4];
+    for (int r = 0; r < 4; r++) row[r] = bp_row_at(a->weights, a->row_bytes, a->groups, a->rows, o + r);
+    const size_t gs = row[0].stride;
+    const float *x[4];
+    for (int t = 0; t < T; t++) x[t] = a->x + (t0 + t) * a->x_stride;
+    const __m512i m3 = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
+    const size_t G = a->groups;
+    for (size_t g = 0; g < G; g++) {
+        for (int r = 0; r < 4; r++) _mm_prefetch((const char *)(row[r].full + gs * g + BP_PREFETCH), _MM_HINT_T0);
+#define BP_SRC_FULL(r) (row[r].full + gs * g)
+#define BP_X_FULL(t) (x[t] + 256 * g)
+        BP_F32_TILE_UNIT(BP_SRC_FULL, BP_X_FULL, 1)
+#undef BP_SRC_FULL
+#undef BP_X_FULL
+    }
+    if (a->half) {
+#define BP_SRC_HALF(r) (row[r].half)
+#define BP_X_HALF(t) (x[t] + 256 * G)
+        BP_F32_TILE_UNIT(BP_SRC_HALF, BP_X_HALF, 0)
+#undef BP_SRC_HALF
+#undef BP_X_HALF
+    }
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < T; t++)
+            a->y[(t0 + t) * a->y_stride + o + r] = _mm512_reduce_add_ps(acc[r][t]) * a->scale;
+}
+
 void VNNI tk_bitpacked_f32_avx512vnni(const tk_bitpacked_f32_args *a) {
-    for (size_t o = a->row_begin; o < a->row_end; o++) {
-        size_t t = 0;
-        for (; t + 4 <= a->batch; t += 4) bp_f32_vnni_block(a, o, t, 4);
-        switch (a->batch - t) {
-        case 3: bp_f32_vnni_block(a, o, t, 3); break;
-        case 2: bp_f32_vnni_block(a, o, t, 2); break;
-        case 1: bp_f32_vnni_block(a, o, t, 1); break;
-        default: break;
+    const size_t n = a->batch;
+    for (size_t o = a->row_begin; o < a->row_end; o += 4) {
+        const size_t h = a->row_end - o < 4 ? a->row_end - o : 4;
+        if (h == 4) {
+            size_t t = 0;
+            for (; t + 4 <= n; t += 4) bp_f32_vnni_tile(a, o, t, 4);
+            switch (n - t) {
+            case 3: bp_f32_vnni_tile(a, o, t, 3); break;
+            case 2: bp_f32_vnni_tile(a, o, t, 2); break;
+            case 1: bp_f32_vnni_tile(a, o, t, 1); break;
+            default: break;
+            }
+            continue;
+        }
+        for (size_t r = o; r < o + h; r++) {
+            size_t t = 0;
+            for (; t + 4 <= n; t += 4) bp_f32_vnni_block(a, r, t, 4);
+            switch (n - t) {
+            case 3: bp_f32_vnni_block(a, r, t, 3); break;
+            case 2: bp_f32_vnni_block(a, r, t, 2); break;
+            case 1: bp_f32_vnni_block(a, r, t, 1); break;
+            default: break;
+            }
         }
     }
 }
