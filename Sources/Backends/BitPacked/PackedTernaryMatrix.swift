@@ -57,15 +57,44 @@ public final class PackedTernaryMatrix: @unchecked Sendable {
         paddedInFeatures = 256 * groups + (hasHalfGroup ? 128 : 0)
         bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, m * rowBytes), alignment: 64)
         let out = bytes.bindMemory(to: UInt8.self, capacity: m * rowBytes)
-        // Code 1 in all four fields (weight 0) for the padding.
-        out.initialize(repeating: 0b0101_0101, count: m * rowBytes)
-        let geometry = geometry
+        out.initialize(repeating: 0, count: m * rowBytes)
+        let groups = self.groups, rowBytes = self.rowBytes, half = hasHalfGroup
         matrix.values.withUnsafeBufferPointer { v in
+            let v = v.baseAddress!
+            // Each byte is built from its four weights at once: one store per 4 weights.
             for o in 0..<m {
-                for i in 0..<n {
-                    let code = UInt8(truncatingIfNeeded: Int(v[o &* n &+ i]) &+ 1)
-                    let (byte, shift) = geometry.position(row: o, column: i)
-                    out[byte] = (out[byte] & ~(3 << shift)) | (code << shift)
+                let tile = o >> 2, r = o & 3, h = min(4, m &- 4 &* tile)
+                let base = out + 4 &* tile &* rowBytes
+                let row = v + o &* n
+                @inline(__always) func code(_ i: Int) -> UInt8 {
+                    i < n ? UInt8(truncatingIfNeeded: row[i] &+ 1) : 1
+                }
+                for g in 0..<groups {
+                    let dst = base + 64 &* (h &* g &+ r)
+                    let first = 256 &* g
+                    if first &+ 256 <= n {
+                        let src = row + first
+                        for j in 0..<64 {
+                            let c0 = UInt8(truncatingIfNeeded: src[j] &+ 1)
+                            let c1 = UInt8(truncatingIfNeeded: src[j &+ 64] &+ 1)
+                            let c2 = UInt8(truncatingIfNeeded: src[j &+ 128] &+ 1)
+                            let c3 = UInt8(truncatingIfNeeded: src[j &+ 192] &+ 1)
+                            dst[j] = c0 | c1 << 2 | c2 << 4 | c3 << 6
+                        }
+                    } else {
+                        for j in 0..<64 {
+                            let i = first &+ j
+                            dst[j] = code(i) | code(i &+ 64) << 2 | code(i &+ 128) << 4 | code(i &+ 192) << 6
+                        }
+                    }
+                }
+                if half {
+                    let dst = base + (64 &* h &* groups &+ 32 &* r)
+                    let first = 256 &* groups
+                    for j in 0..<32 {
+                        let i = first &+ j
+                        dst[j] = code(i) | code(i &+ 32) << 2 | code(i &+ 64) << 4 | code(i &+ 96) << 6
+                    }
                 }
             }
         }
