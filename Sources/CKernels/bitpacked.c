@@ -108,6 +108,7 @@ void tk_bitpacked_f32_portable(const tk_bitpacked_f32_args *a) {
 // widens to 32 bits. So no 16-bit value ever holds more than 16 products.
 
 #define AVX2 __attribute__((target("avx2,fma")))
+#define BP_PREFETCH_AVX2 4096
 
 TK_INLINE AVX2 int32_t bp_hsum_epi32_avx2(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -160,16 +161,65 @@ TK_INLINE AVX2 void bp_i8_avx2_block(const tk_bitpacked_i8_args *a, size_t o, si
         a->y[(t0 + t) * a->y_stride + o] = (int32_t)((uint32_t)bp_hsum_epi32_avx2(acc[t]) - (uint32_t)a->x_sum[t0 + t]);
 }
 
+/// One unit of bp_i8_avx2_tile1 (a macro for the same reason as BP_F32_TILE_UNIT below: an
+/// accumulator array handed to an inlined helper stayed in memory). SRC(r, h): row r's 32 bytes
+/// of half h; XP: the unit's first activation; CS: distance between fields; HALVES: 2 or 1.
+#define BP_AVX2_TILE_UNIT(SRC, XP, CS, HALVES)                                                    \
+    {                                                                                             \
+        __m256i s16[4];                                                                           \
+        for (int r = 0; r < 4; r++) s16[r] = _mm256_setzero_si256();                             \
+        for (int h = 0; h < (HALVES); h++)                                                        \
+            for (int k = 0; k < 4; k++) {                                                         \
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)((XP) + (CS) * k + 32 * h)); \
+                for (int r = 0; r < 4; r++) {                                                     \
+                    const __m256i b = _mm256_loadu_si256((const __m256i *)(SRC(r, h)));           \
+                    const __m256i c = _mm256_and_si256(k ? _mm256_srli_epi16(b, 2 * k) : b, m3);  \
+                    s16[r] = _mm256_add_epi16(s16[r], _mm256_maddubs_epi16(c, xv));               \
+                }                                                                                 \
+            }                                                                                     \
+        for (int r = 0; r < 4; r++) acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(s16[r], ones)); \
+    }
+
+/// A whole tile (rows o ..< o + 4) × one activation row (batch 1): each 32-byte activation
+/// vector serves the tile's 4 rows, and the tile is read as one stream. The same int16 bound
+/// as above: 8 vpmaddubsw lanes per group before widening.
+TK_INLINE AVX2 void bp_i8_avx2_tile1(const tk_bitpacked_i8_args *a, size_t o, size_t t0) {
+    bp_row row[4];
+    for (int r = 0; r < 4; r++) row[r] = bp_row_at(a->weights, a->row_bytes, a->groups, a->rows, o + r);
+    const size_t gs = row[0].stride;
+    const int8_t *x = a->x + t0 * a->x_stride;
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    __m256i acc[4];
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_si256();
+    const size_t G = a->groups;
+    for (size_t g = 0; g < G; g++) {
+        for (int r = 0; r < 4; r++) _mm_prefetch((const char *)(row[r].full + gs * g + BP_PREFETCH_AVX2), _MM_HINT_T0);
+#define BP_SRC_FULL(r, h) (row[r].full + gs * g + 32 * (h))
+        BP_AVX2_TILE_UNIT(BP_SRC_FULL, x + 256 * g, 64, 2)
+#undef BP_SRC_FULL
+    }
+    if (a->half) {
+#define BP_SRC_HALF(r, h) (row[r].half)
+        BP_AVX2_TILE_UNIT(BP_SRC_HALF, x + 256 * G, 32, 1)
+#undef BP_SRC_HALF
+    }
+    for (int r = 0; r < 4; r++)
+        a->y[t0 * a->y_stride + o + r] = (int32_t)((uint32_t)bp_hsum_epi32_avx2(acc[r]) - (uint32_t)a->x_sum[t0]);
+}
+
+/// Tile by tile: 4 activation rows per pass of a row (1 row at a time), remainders of 2 or 3 the
+/// same way, a remainder of 1 with the 4-row kernel when the tile is whole.
 void AVX2 tk_bitpacked_i8_avx2(const tk_bitpacked_i8_args *a) {
-    for (size_t o = a->row_begin; o < a->row_end; o++) {
-        size_t t = 0;
-        for (; t + 4 <= a->batch; t += 4) bp_i8_avx2_block(a, o, t, 4);
-        switch (a->batch - t) {
-        case 3: bp_i8_avx2_block(a, o, t, 3); break;
-        case 2: bp_i8_avx2_block(a, o, t, 2); break;
-        case 1: bp_i8_avx2_block(a, o, t, 1); break;
-        default: break;
+    const size_t n = a->batch, full = n / 4 * 4, rem = n - full;
+    for (size_t o = a->row_begin; o < a->row_end; o += 4) {
+        const size_t h = a->row_end - o < 4 ? a->row_end - o : 4;
+        for (size_t r = 0; r < h; r++) {
+            for (size_t t = 0; t < full; t += 4) bp_i8_avx2_block(a, o + r, t, 4);
+            if (rem == 3) bp_i8_avx2_block(a, o + r, full, 3);
+            if (rem == 2) bp_i8_avx2_block(a, o + r, full, 2);
+            if (rem == 1 && h < 4) bp_i8_avx2_block(a, o + r, full, 1);
         }
+        if (rem == 1 && h == 4) bp_i8_avx2_tile1(a, o, full);
     }
 }
 
