@@ -45,6 +45,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seed of the random weights and activations.")
     var seed: UInt64 = 42
 
+    @Option(name: .customLong("k"), help: "Block heights for rsr / rsr++ (repeatable): one row per k; without it, their default k.")
+    var kValues: [Int] = []
+
+    @Option(name: .customLong("rsr-form"), help: "Ternary index form of rsr / rsr++: fused (one base-3 index, the default) or two-part (B⁺ and B⁻, the paper's).")
+    var rsrForm: String = "fused"
+
     @Flag(help: "Print one JSON object per measurement instead of the table.")
     var json = false
 
@@ -60,6 +66,10 @@ struct BenchCommand: ParsableCommand {
         if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         if !(budget > 0) { throw ValidationError("--budget must be positive, got \(budget)") }
         if ProductPath(rawValue: path) == nil { throw ValidationError("--path must be int8 or float, got '\(path)'") }
+        if let k = kValues.first(where: { $0 < 1 || $0 > RSRIndex.maxK }) {
+            throw ValidationError("--k must be in 1…\(RSRIndex.maxK), got \(k)")
+        }
+        if rsrForm != "fused" && rsrForm != "two-part" { throw ValidationError("--rsr-form must be fused or two-part, got '\(rsrForm)'") }
         if let list = backends {
             do { _ = try BackendRegistry.backends(list: list) } catch { throw ValidationError("--backends: \(error)") }
         }
@@ -68,7 +78,8 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         OpenBLASCore.reexecWithBestCoreIfNeeded()
         let shapeList = try (shapes.isEmpty ? BenchCommand.defaultShapes : shapes).map(MatrixShape.parse)
-        let backendList = try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all
+        let backendList = RSRBackend.sweep(try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all,
+                                           k: kValues, form: rsrForm == "two-part" ? .twoPart : .fused)
         let runner = BenchmarkRunner(repeatCount: repeatCount, warmup: warmup, budgetSeconds: budget,
                                      path: ProductPath(rawValue: path)!, seed: seed)
         var failures: [BenchFailure] = []
