@@ -42,27 +42,46 @@ DEFINE_PREFIX_PORTABLE(prefix_i32_u32_portable, uint32_t, uint32_t)
         for (int64_t c = 1; c < codes; c++) u[c] = p[starts[c + 1]] - p[starts[c]];             \
     }
 
-#define DEFINE_SEGSUM_PORTABLE(NAME, T, PT)                                                     \
+#define DEFINE_SEGSUM_PORTABLE(NAME, TX, T, PT)                                                 \
     static void NAME(const void *xv, int64_t ldx, const void *pv, const uint32_t *starts,       \
-                     int64_t codes, int64_t width, void *uv) {                                  \
-        const T *xt = (const T *)xv;                                                            \
+                     const uint16_t *order, int64_t count, int64_t width, void *uv) {           \
+        const TX *xt = (const TX *)xv;                                                          \
         const PT *perm = (const PT *)pv;                                                        \
         T *u = (T *)uv;                                                                         \
         for (int64_t j = 0; j < width; j++) u[j] = 0;                                           \
-        for (int64_t c = 1; c < codes; c++) {                                                   \
+        for (int64_t o = 0; o < count; o++) {                                                   \
+            int64_t c = order[o];                                                               \
             T *row = u + c * width;                                                             \
             for (int64_t j = 0; j < width; j++) row[j] = 0;                                     \
             for (int64_t i = starts[c]; i < (int64_t)starts[c + 1]; i++) {                      \
-                const T *src = xt + (int64_t)perm[i] * ldx;                                     \
-                for (int64_t j = 0; j < width; j++) row[j] += src[j];                           \
+                const TX *src = xt + (int64_t)perm[i] * ldx;                                    \
+                for (int64_t j = 0; j < width; j++) row[j] += (T)src[j];                        \
             }                                                                                   \
         }                                                                                       \
     }
 
-DEFINE_SEGSUM_PORTABLE(segsum_f32_u16_portable, float, uint16_t)
-DEFINE_SEGSUM_PORTABLE(segsum_f32_u32_portable, float, uint32_t)
-DEFINE_SEGSUM_PORTABLE(segsum_i32_u16_portable, uint32_t, uint16_t)
-DEFINE_SEGSUM_PORTABLE(segsum_i32_u32_portable, uint32_t, uint32_t)
+DEFINE_SEGSUM_PORTABLE(segsum_f32_u16_portable, float, float, uint16_t)
+DEFINE_SEGSUM_PORTABLE(segsum_f32_u32_portable, float, float, uint32_t)
+DEFINE_SEGSUM_PORTABLE(segsum_i8_u16_portable, int8_t, uint32_t, uint16_t)
+DEFINE_SEGSUM_PORTABLE(segsum_i8_u32_portable, int8_t, uint32_t, uint32_t)
+
+// Codes 1 ..< codes ordered by segment length (stable counting sort; lengths of 63 or more
+// share the last bucket). Summing segments in this order makes the trip count of the inner
+// loop repeat from one segment to the next, so its exit is predicted instead of mispredicted
+// once per segment.
+void tk_rsr_segment_order(const uint32_t *starts, int64_t codes, uint16_t *order) {
+    uint32_t count[64] = {0};
+    for (int64_t c = 1; c < codes; c++) {
+        uint32_t len = starts[c + 1] - starts[c];
+        count[len < 63 ? len : 63]++;
+    }
+    uint32_t run = 0;
+    for (int b = 0; b < 64; b++) { uint32_t h = count[b]; count[b] = run; run += h; }
+    for (int64_t c = 1; c < codes; c++) {
+        uint32_t len = starts[c + 1] - starts[c];
+        order[count[len < 63 ? len : 63]++] = (uint16_t)c;
+    }
+}
 
 // Sum of n rows of `width` elements starting at `a` (row stride width), into s[0..width).
 // For width 1 (one vector) the sum keeps 8 independent partial sums so that the Float adds
@@ -305,32 +324,35 @@ DEFINE_DIFF_AVX512(diff_i32_avx512, _mm512_i32gather_epi32, _mm512_mask_i32gathe
 // ---------------------------------------------------------------------------------------------
 // AVX-512 batch-tile segment sums: the tile (16..64 lanes) of every gathered activation row
 // is added in registers, two rows per step on two accumulator sets (the adds of one set form
-// a dependency chain of one add latency per row).
+// a dependency chain of one add latency per row). Segments come in `order` (by length).
+// The Int8 path keeps the transposed activations as Int8 (a 64-lane row is one cache line)
+// and widens them to Int32 in registers.
 
-#define DEFINE_SEGSUM_AVX512(NAME, PT, VT, ZERO, LOAD, ADD, STORE, T)                           \
+#define DEFINE_SEGSUM_AVX512(NAME, TX, T, PT, VT, ZERO, LOADZ, ADD, STORE)                      \
     TK_AVX512 static inline __attribute__((always_inline)) void NAME##_n(                       \
-        const T *xt, int64_t ldx, const PT *perm, const uint32_t *starts, int64_t codes,        \
-        int64_t width, T *u, const int nz) {                                                    \
+        const TX *xt, int64_t ldx, const PT *perm, const uint32_t *starts,                      \
+        const uint16_t *order, int64_t count, int64_t width, T *u, const int nz) {              \
         for (int z = 0; z < nz; z++) STORE(u + 16 * z, ZERO);                                   \
-        for (int64_t c = 1; c < codes; c++) {                                                   \
+        for (int64_t o = 0; o < count; o++) {                                                   \
+            int64_t c = order[o];                                                               \
             VT a0 = ZERO, a1 = ZERO, a2 = ZERO, a3 = ZERO;                                      \
             VT b0 = ZERO, b1 = ZERO, b2 = ZERO, b3 = ZERO;                                      \
             int64_t i = starts[c], hi = starts[c + 1];                                          \
             for (; i + 2 <= hi; i += 2) {                                                       \
-                const T *r = xt + (int64_t)perm[i] * ldx;                                       \
-                const T *s = xt + (int64_t)perm[i + 1] * ldx;                                   \
-                a0 = ADD(a0, LOAD(r));                                                          \
-                b0 = ADD(b0, LOAD(s));                                                          \
-                if (nz > 1) { a1 = ADD(a1, LOAD(r + 16)); b1 = ADD(b1, LOAD(s + 16)); }         \
-                if (nz > 2) { a2 = ADD(a2, LOAD(r + 32)); b2 = ADD(b2, LOAD(s + 32)); }         \
-                if (nz > 3) { a3 = ADD(a3, LOAD(r + 48)); b3 = ADD(b3, LOAD(s + 48)); }         \
+                const TX *r = xt + (int64_t)perm[i] * ldx;                                      \
+                const TX *s = xt + (int64_t)perm[i + 1] * ldx;                                  \
+                a0 = ADD(a0, LOADZ(r, 0));                                                      \
+                b0 = ADD(b0, LOADZ(s, 0));                                                      \
+                if (nz > 1) { a1 = ADD(a1, LOADZ(r, 1)); b1 = ADD(b1, LOADZ(s, 1)); }           \
+                if (nz > 2) { a2 = ADD(a2, LOADZ(r, 2)); b2 = ADD(b2, LOADZ(s, 2)); }           \
+                if (nz > 3) { a3 = ADD(a3, LOADZ(r, 3)); b3 = ADD(b3, LOADZ(s, 3)); }           \
             }                                                                                   \
             if (i < hi) {                                                                       \
-                const T *r = xt + (int64_t)perm[i] * ldx;                                       \
-                a0 = ADD(a0, LOAD(r));                                                          \
-                if (nz > 1) a1 = ADD(a1, LOAD(r + 16));                                         \
-                if (nz > 2) a2 = ADD(a2, LOAD(r + 32));                                         \
-                if (nz > 3) a3 = ADD(a3, LOAD(r + 48));                                         \
+                const TX *r = xt + (int64_t)perm[i] * ldx;                                      \
+                a0 = ADD(a0, LOADZ(r, 0));                                                      \
+                if (nz > 1) a1 = ADD(a1, LOADZ(r, 1));                                          \
+                if (nz > 2) a2 = ADD(a2, LOADZ(r, 2));                                          \
+                if (nz > 3) a3 = ADD(a3, LOADZ(r, 3));                                          \
             }                                                                                   \
             T *row = u + c * width;                                                             \
             STORE(row, ADD(a0, b0));                                                            \
@@ -340,27 +362,89 @@ DEFINE_DIFF_AVX512(diff_i32_avx512, _mm512_i32gather_epi32, _mm512_mask_i32gathe
         }                                                                                       \
     }                                                                                           \
     TK_AVX512 static void NAME(const void *xv, int64_t ldx, const void *pv,                     \
-                               const uint32_t *starts, int64_t codes, int64_t width, void *uv) { \
-        const T *xt = (const T *)xv;                                                            \
+                               const uint32_t *starts, const uint16_t *order, int64_t count,    \
+                               int64_t width, void *uv) {                                       \
+        const TX *xt = (const TX *)xv;                                                          \
         const PT *perm = (const PT *)pv;                                                        \
         T *u = (T *)uv;                                                                         \
         switch (width) {                                                                        \
-        case 16: NAME##_n(xt, ldx, perm, starts, codes, width, u, 1); break;                    \
-        case 32: NAME##_n(xt, ldx, perm, starts, codes, width, u, 2); break;                    \
-        case 48: NAME##_n(xt, ldx, perm, starts, codes, width, u, 3); break;                    \
-        default: NAME##_n(xt, ldx, perm, starts, codes, width, u, 4); break;                    \
+        case 16: NAME##_n(xt, ldx, perm, starts, order, count, width, u, 1); break;             \
+        case 32: NAME##_n(xt, ldx, perm, starts, order, count, width, u, 2); break;             \
+        case 48: NAME##_n(xt, ldx, perm, starts, order, count, width, u, 3); break;             \
+        default: NAME##_n(xt, ldx, perm, starts, order, count, width, u, 4); break;             \
         }                                                                                       \
     }
 
-#define LOADU_PS(p) _mm512_loadu_ps(p)
-DEFINE_SEGSUM_AVX512(segsum_f32_u16_avx512, uint16_t, __m512, _mm512_setzero_ps(), LOADU_PS,
-                     _mm512_add_ps, _mm512_storeu_ps, float)
-DEFINE_SEGSUM_AVX512(segsum_f32_u32_avx512, uint32_t, __m512, _mm512_setzero_ps(), LOADU_PS,
-                     _mm512_add_ps, _mm512_storeu_ps, float)
-DEFINE_SEGSUM_AVX512(segsum_i32_u16_avx512, uint16_t, __m512i, _mm512_setzero_si512(),
-                     LOADU_EPI32, _mm512_add_epi32, STORE_EPI32, uint32_t)
-DEFINE_SEGSUM_AVX512(segsum_i32_u32_avx512, uint32_t, __m512i, _mm512_setzero_si512(),
-                     LOADU_EPI32, _mm512_add_epi32, STORE_EPI32, uint32_t)
+#define LOADZ_PS(p, z) _mm512_loadu_ps((p) + 16 * (z))
+#define LOADZ_I8(p, z) _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((p) + 16 * (z))))
+DEFINE_SEGSUM_AVX512(segsum_f32_u16_avx512, float, float, uint16_t, __m512, _mm512_setzero_ps(),
+                     LOADZ_PS, _mm512_add_ps, _mm512_storeu_ps)
+DEFINE_SEGSUM_AVX512(segsum_f32_u32_avx512, float, float, uint32_t, __m512, _mm512_setzero_ps(),
+                     LOADZ_PS, _mm512_add_ps, _mm512_storeu_ps)
+DEFINE_SEGSUM_AVX512(segsum_i8_u16_avx512, int8_t, uint32_t, uint16_t, __m512i,
+                     _mm512_setzero_si512(), LOADZ_I8, _mm512_add_epi32, STORE_EPI32)
+DEFINE_SEGSUM_AVX512(segsum_i8_u32_avx512, int8_t, uint32_t, uint32_t, __m512i,
+                     _mm512_setzero_si512(), LOADZ_I8, _mm512_add_epi32, STORE_EPI32)
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 folds for one vector (batch 1): each step reads the digit-1 and digit-2 thirds (or
+// the upper half) 16 codes at a time, with a masked tail, and reduces the output once.
+
+#define DEFINE_FOLD_W1_AVX512(NAME, GENERIC, T, VT, LOAD, MLOAD, STORE, MSTORE, ADD, SUB, ZERO,  \
+                              REDUCE, RADIX)                                                    \
+    TK_AVX512 static void NAME(void *uv, int64_t k, int64_t width, void *yv, int32_t subtract) { \
+        if (width != 1) { GENERIC(uv, k, width, yv, subtract); return; }                        \
+        T *u = (T *)uv, *y = (T *)yv;                                                           \
+        int64_t size = 1;                                                                       \
+        for (int64_t r = 0; r < k; r++) size *= RADIX;                                          \
+        for (int64_t r = 0; r < k; r++) {                                                       \
+            int64_t h = size / RADIX;                                                           \
+            T *one = u + h, *two = u + 2 * h;                                                   \
+            VT s = ZERO;                                                                        \
+            int64_t q = 0;                                                                      \
+            for (; q + 16 <= h; q += 16) {                                                      \
+                VT b = LOAD(one + q);                                                           \
+                if (RADIX == 3) {                                                               \
+                    VT c = LOAD(two + q);                                                       \
+                    s = ADD(s, SUB(b, c));                                                      \
+                    STORE(u + q, ADD(LOAD(u + q), ADD(b, c)));                                  \
+                } else {                                                                        \
+                    s = ADD(s, b);                                                              \
+                    STORE(u + q, ADD(LOAD(u + q), b));                                          \
+                }                                                                               \
+            }                                                                                   \
+            if (q < h) {                                                                        \
+                __mmask16 m = (__mmask16)((1u << (h - q)) - 1);                                 \
+                VT b = MLOAD(m, one + q);                                                       \
+                if (RADIX == 3) {                                                               \
+                    VT c = MLOAD(m, two + q);                                                   \
+                    s = ADD(s, SUB(b, c));                                                      \
+                    MSTORE(u + q, m, ADD(MLOAD(m, u + q), ADD(b, c)));                          \
+                } else {                                                                        \
+                    s = ADD(s, b);                                                              \
+                    MSTORE(u + q, m, ADD(MLOAD(m, u + q), b));                                  \
+                }                                                                               \
+            }                                                                                   \
+            T v = (T)REDUCE(s);                                                                 \
+            y[r] = subtract ? y[r] - v : v;                                                     \
+            size = h;                                                                           \
+        }                                                                                       \
+    }
+
+#define MLOAD_PS(m, p) _mm512_maskz_loadu_ps((m), (p))
+#define MLOAD_EPI32(m, p) _mm512_maskz_loadu_epi32((m), (p))
+DEFINE_FOLD_W1_AVX512(fold3v_f32_avx512, fold3_f32_avx512, float, __m512, _mm512_loadu_ps, MLOAD_PS,
+                      _mm512_storeu_ps, _mm512_mask_storeu_ps, _mm512_add_ps, _mm512_sub_ps,
+                      _mm512_setzero_ps(), _mm512_reduce_add_ps, 3)
+DEFINE_FOLD_W1_AVX512(fold2v_f32_avx512, fold2_f32_avx512, float, __m512, _mm512_loadu_ps, MLOAD_PS,
+                      _mm512_storeu_ps, _mm512_mask_storeu_ps, _mm512_add_ps, _mm512_sub_ps,
+                      _mm512_setzero_ps(), _mm512_reduce_add_ps, 2)
+DEFINE_FOLD_W1_AVX512(fold3v_i32_avx512, fold3_i32_avx512, uint32_t, __m512i, LOADU_EPI32,
+                      MLOAD_EPI32, STORE_EPI32, _mm512_mask_storeu_epi32, _mm512_add_epi32,
+                      _mm512_sub_epi32, _mm512_setzero_si512(), (uint32_t)_mm512_reduce_add_epi32, 3)
+DEFINE_FOLD_W1_AVX512(fold2v_i32_avx512, fold2_i32_avx512, uint32_t, __m512i, LOADU_EPI32,
+                      MLOAD_EPI32, STORE_EPI32, _mm512_mask_storeu_epi32, _mm512_add_epi32,
+                      _mm512_sub_epi32, _mm512_setzero_si512(), (uint32_t)_mm512_reduce_add_epi32, 2)
 #endif
 
 tk_rsr_ops tk_rsr_select(int32_t integer, int32_t wide_perm, int32_t avx512) {
@@ -369,17 +453,17 @@ tk_rsr_ops tk_rsr_select(int32_t integer, int32_t wide_perm, int32_t avx512) {
     if (avx512) {
         if (integer) {
             ops.prefix = wide_perm ? prefix_i32_u32_avx512 : prefix_i32_u16_avx512;
-            ops.segsum = wide_perm ? segsum_i32_u32_avx512 : segsum_i32_u16_avx512;
+            ops.segsum = wide_perm ? segsum_i8_u32_avx512 : segsum_i8_u16_avx512;
             ops.diff = diff_i32_avx512;
-            ops.fold2 = fold2_i32_avx512;
-            ops.fold3 = fold3_i32_avx512;
+            ops.fold2 = fold2v_i32_avx512;
+            ops.fold3 = fold3v_i32_avx512;
             ops.enumerate = enumerate_i32_avx512;
         } else {
             ops.prefix = wide_perm ? prefix_f32_u32_avx512 : prefix_f32_u16_avx512;
             ops.segsum = wide_perm ? segsum_f32_u32_avx512 : segsum_f32_u16_avx512;
             ops.diff = diff_f32_avx512;
-            ops.fold2 = fold2_f32_avx512;
-            ops.fold3 = fold3_f32_avx512;
+            ops.fold2 = fold2v_f32_avx512;
+            ops.fold3 = fold3v_f32_avx512;
             ops.enumerate = enumerate_f32_avx512;
         }
         return ops;
@@ -389,7 +473,7 @@ tk_rsr_ops tk_rsr_select(int32_t integer, int32_t wide_perm, int32_t avx512) {
 #endif
     if (integer) {
         ops.prefix = wide_perm ? prefix_i32_u32_portable : prefix_i32_u16_portable;
-        ops.segsum = wide_perm ? segsum_i32_u32_portable : segsum_i32_u16_portable;
+        ops.segsum = wide_perm ? segsum_i8_u32_portable : segsum_i8_u16_portable;
         ops.diff = diff_i32_portable;
         ops.fold2 = fold2_i32_portable;
         ops.fold3 = fold3_i32_portable;

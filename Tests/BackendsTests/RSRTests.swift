@@ -122,6 +122,83 @@ import TensorCore
         }
     }
 
+    /// The C segment-sum loops (batch-1 prefix sums + differences, batch-tile sums over a
+    /// length order), portable and AVX-512, against the Swift segment sums of a real index.
+    @Test func cSegmentSumsMatchTheReference() throws {
+        var g = SeededGenerator(seed: 20)
+        let inn = 1000
+        let w = try TernaryMatrix.random(outFeatures: 9, inFeatures: inn, zeroFraction: 0.6, using: &g)
+        let isas = RSROps.avx512 ? [0, 1] : [0]
+        for digits in [RSRIndex.Digits.positive, .ternary] {
+            let index = try RSRIndex(weights: w, k: 4, digits: digits)
+            let x = g.int8s(count: inn)
+            for t in 0..<index.blockCount {
+                let codes = index.codes(ofBlock: t)
+                let expected = RSRReference.segmentSums(x.map(Int.init), index: index, block: t)
+                let starts = index.startsPointer(block: t)
+                let perm = index.permutationPointer(block: t)
+                var order = [UInt16](repeating: 0, count: codes - 1)
+                tk_rsr_segment_order(starts, Int64(codes), &order)
+                #expect(Set(order) == Set((1..<codes).map(UInt16.init)))
+                let lengths = order.map { starts[Int($0) + 1] - starts[Int($0)] }
+                #expect(lengths.map { min($0, 63) } == lengths.map { min($0, 63) }.sorted())
+                for isa in isas {
+                    for integer in [0, 1] {
+                        let ops = tk_rsr_select(Int32(integer), 0, Int32(isa))
+                        // Batch 1: prefix sums, then differences at the segment starts.
+                        let skip = Int(starts[1])
+                        var got = [Int](repeating: 0, count: codes)
+                        if integer == 1 {
+                            let xi = x.map(Int32.init)
+                            var prefix = [Int32](repeating: 99, count: inn + 1)
+                            var u = [Int32](repeating: 99, count: codes)
+                            xi.withUnsafeBytes { xb in prefix.withUnsafeMutableBytes { pb in u.withUnsafeMutableBytes { ub in
+                                ops.prefix!(xb.baseAddress, perm + skip * 2, Int64(inn - skip), pb.baseAddress! + skip * 4)
+                                ops.diff!(pb.baseAddress, starts, Int64(codes), ub.baseAddress)
+                            } } }
+                            got = u.map(Int.init)
+                        } else {
+                            let xf = x.map(Float.init)
+                            var prefix = [Float](repeating: 99, count: inn + 1)
+                            var u = [Float](repeating: 99, count: codes)
+                            xf.withUnsafeBytes { xb in prefix.withUnsafeMutableBytes { pb in u.withUnsafeMutableBytes { ub in
+                                ops.prefix!(xb.baseAddress, perm + skip * 2, Int64(inn - skip), pb.baseAddress! + skip * 4)
+                                ops.diff!(pb.baseAddress, starts, Int64(codes), ub.baseAddress)
+                            } } }
+                            got = u.map { Int($0) }
+                        }
+                        #expect(got == expected, "batch 1 isa \(isa) int \(integer) \(digits) block \(t)")
+                        // A batch tile of 16 lanes: lane b holds x · (b + 1) − 3b.
+                        let lanes = 16
+                        var tileGot = [[Int]](repeating: [], count: lanes)
+                        if integer == 1 {
+                            var xt = [Int8](repeating: 0, count: inn * lanes)
+                            for i in 0..<inn { for b in 0..<lanes { xt[i * lanes + b] = Int8(clamping: Int(x[i]) / 2 + b) } }
+                            var u = [Int32](repeating: 99, count: codes * lanes)
+                            xt.withUnsafeBytes { xb in u.withUnsafeMutableBytes { ub in
+                                ops.segsum!(xb.baseAddress, Int64(lanes), perm, starts, order, Int64(codes - 1), Int64(lanes), ub.baseAddress)
+                            } }
+                            for b in 0..<lanes { tileGot[b] = (0..<codes).map { Int(u[$0 * lanes + b]) } }
+                        } else {
+                            var xt = [Float](repeating: 0, count: inn * lanes)
+                            for i in 0..<inn { for b in 0..<lanes { xt[i * lanes + b] = Float(Int(x[i]) / 2 + b) } }
+                            var u = [Float](repeating: 99, count: codes * lanes)
+                            xt.withUnsafeBytes { xb in u.withUnsafeMutableBytes { ub in
+                                ops.segsum!(xb.baseAddress, Int64(lanes), perm, starts, order, Int64(codes - 1), Int64(lanes), ub.baseAddress)
+                            } }
+                            for b in 0..<lanes { tileGot[b] = (0..<codes).map { Int(u[$0 * lanes + b]) } }
+                        }
+                        for b in 0..<lanes {
+                            let xb = x.map { Int($0) / 2 + b }
+                            #expect(tileGot[b] == RSRReference.segmentSums(xb, index: index, block: t),
+                                    "tile isa \(isa) int \(integer) \(digits) block \(t) lane \(b)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: The index
 
     @Test func indexIsAStableSortByCode() throws {

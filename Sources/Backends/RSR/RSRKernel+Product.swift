@@ -27,8 +27,9 @@ struct RawSendable: @unchecked Sendable {
 }
 
 extension RSRKernel {
-    /// One product for either element path. Every element the C loops see is 4 bytes (Float, or
-    /// Int32 for the Int8 path, whose activations are widened once per call).
+    /// One product for either element path. Sums and outputs are 4 bytes (Float, or Int32 on the
+    /// Int8 path); batch-1 Int8 activations are widened to Int32 once per call (the gather reads
+    /// 4 bytes), batched ones stay Int8 in the transposed copy.
     func run(integer: Bool, x: UnsafeRawPointer, batch: Int, y: UnsafeMutableRawPointer, table: UnsafeRawPointer?) {
         let n = inFeatures
         let wide = indexes[0].usesWidePermutation
@@ -82,16 +83,18 @@ extension RSRKernel {
         let ys = RawSendable(pointer: y)
         let tab = table.map { RawSendable(pointer: UnsafeMutableRawPointer(mutating: $0)) }
         Parallel.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k) { blocks in
-            let prefix = UnsafeMutableRawPointer.allocate(byteCount: (n + 1) * 4, alignment: 64)
+            let prefixBuffer = UnsafeMutableRawPointer.allocate(byteCount: (n + 17) * 4, alignment: 64)
             let u = UnsafeMutableRawPointer.allocate(byteCount: codeCount * 4, alignment: 64)
             let yt = UnsafeMutableRawPointer.allocate(byteCount: k * 4, alignment: 64)
-            defer { prefix.deallocate(); u.deallocate(); yt.deallocate() }
+            defer { prefixBuffer.deallocate(); u.deallocate(); yt.deallocate() }
             for t in blocks {
                 let rows = first.rows(ofBlock: t), codes = first.codes(ofBlock: t)
                 for (part, index) in indexes.enumerated() {
                     let starts = index.startsPointer(block: t)
                     // Columns before starts[1] have code 0: they are never gathered.
                     let skip = Int(starts[1])
+                    // Shifted so that the 16-wide stores from prefix[skip + 1] on are 64-byte aligned.
+                    let prefix = prefixBuffer + ((16 - ((skip + 1) & 15)) & 15) * 4
                     ops.prefix!(UnsafeRawPointer(xs.pointer), index.permutationPointer(block: t) + skip * entry,
                                 Int64(n - skip), prefix + skip * 4)
                     ops.diff!(UnsafeRawPointer(prefix), starts, Int64(codes), u)
@@ -120,7 +123,9 @@ extension RSRKernel {
         let width = (batch + 15) / 16 * 16
         let tile = RSROps.tileWidth
         let tiles = (width + tile - 1) / tile
-        let xt = UnsafeMutableRawPointer.allocate(byteCount: n * width * 4, alignment: 64)
+        // Int8 activations stay Int8 (one byte per lane; the C loop widens them to Int32).
+        let elementBytes = integer ? 1 : 4
+        let xt = UnsafeMutableRawPointer.allocate(byteCount: n * width * elementBytes, alignment: 64)
         defer { xt.deallocate() }
         transpose(integer: integer, x: x, batch: batch, width: width, into: xt)
 
@@ -132,16 +137,20 @@ extension RSRKernel {
         Parallel.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k * batch) { blocks in
             let u = UnsafeMutableRawPointer.allocate(byteCount: codeCount * tile * 4, alignment: 64)
             let yt = UnsafeMutableRawPointer.allocate(byteCount: k * tile * 4, alignment: 64)
-            defer { u.deallocate(); yt.deallocate() }
+            let order = UnsafeMutablePointer<UInt16>.allocate(capacity: indexes.count * codeCount)
+            defer { u.deallocate(); yt.deallocate(); order.deallocate() }
             for t in blocks {
                 let rows = first.rows(ofBlock: t), codes = first.codes(ofBlock: t)
+                for (part, index) in indexes.enumerated() {
+                    tk_rsr_segment_order(index.startsPointer(block: t), Int64(codes), order + part * codeCount)
+                }
                 for j in 0..<tiles {
                     let lane0 = j * tile
                     let w = min(tile, width - lane0)
                     for (part, index) in indexes.enumerated() {
-                        ops.segsum!(UnsafeRawPointer(xts.pointer + lane0 * 4), Int64(width),
+                        ops.segsum!(UnsafeRawPointer(xts.pointer + lane0 * elementBytes), Int64(width),
                                     index.permutationPointer(block: t), index.startsPointer(block: t),
-                                    Int64(codes), Int64(w), u)
+                                    order + part * codeCount, Int64(codes - 1), Int64(w), u)
                         blockProduct(ops: ops, radix: radix, rows: rows, codes: codes, width: w, u: u, yt: yt,
                                      table: tab.map { UnsafeRawPointer($0.pointer) }, subtract: part > 0)
                     }
@@ -164,19 +173,19 @@ extension RSRKernel {
         }
     }
 
-    /// `xt[i · width + b] = x[b · in + i]` (Int8 widened to Int32), padding lanes zeroed.
+    /// `xt[i · width + b] = x[b · in + i]` (Int8 stays Int8), padding lanes zeroed.
     private func transpose(integer: Bool, x: UnsafeRawPointer, batch: Int, width: Int, into xt: UnsafeMutableRawPointer) {
         let n = inFeatures
         // Blocks of 16 columns × all lanes keep the writes inside a few cache lines at a time.
         if integer {
             let src = x.assumingMemoryBound(to: Int8.self)
-            let dst = xt.assumingMemoryBound(to: Int32.self)
+            let dst = xt.assumingMemoryBound(to: Int8.self)
             var i0 = 0
             while i0 < n {
                 let i1 = min(n, i0 + 16)
                 for b in 0..<batch {
                     let row = src + b &* n
-                    for i in i0..<i1 { dst[i &* width &+ b] = Int32(row[i]) }
+                    for i in i0..<i1 { dst[i &* width &+ b] = row[i] }
                 }
                 for i in i0..<i1 { for b in batch..<width { dst[i &* width &+ b] = 0 } }
                 i0 = i1
