@@ -66,26 +66,31 @@ public struct RSRBackend: LinearBackend {
     /// The same backend with another k choice.
     public func with(k: KChoice) -> RSRBackend { RSRBackend(variant: variant, k: k, form: form) }
 
-    /// The default block height, from measurements on this project's machine (a 2-core Xeon with
-    /// AVX-512; docs/performance/rsr.md has the tables). The cost per block is about
-    /// `in` gathered activations plus `radix^k` (RSR++) or `k·radix^k` (RSR) block-product steps,
-    /// for `out/k` (fused) or `2·out/k` (two-part) blocks: k grows until the block product is a
-    /// visible fraction of the gathers, which happens at a smaller k for radix 3 and for RSR.
+    /// The default block height: the largest k with `radix^k ≤ in / c`, where c was measured on
+    /// this project's machine (2-core Xeon, AVX-512; docs/performance/rsr.md has the sweeps):
+    /// c = 5 for RSR++ and 10 for RSR with the fused radix-3 index, 8 and 32 with radix-2
+    /// indexes (two-part form, binary matrices).
+    ///
+    /// Why that shape: a block costs about `in` gathered activations (≈ 0.45 cycles each with
+    /// AVX-512 gathers) plus `radix^k` segment-start reads and fold steps (RSR++) or `k·radix^k`
+    /// enumeration steps (RSR), and serves k rows. Growing k pays while `radix^k` stays a small
+    /// fraction of `in`; RSR's costlier block product stops it earlier. These are batch-1
+    /// optima; at batch 64 the best k is about one lower (the tile-wide block product costs
+    /// more relative to the segment sums), within ≈ 15% of these.
     public static func defaultK(outFeatures: Int, inFeatures: Int, variant: Variant, radix: Int) -> Int {
-        let target: Int
+        let c: Int
         switch (radix, variant) {
-        case (3, .rsrPlusPlus): target = 6
-        case (3, .rsr): target = 5
-        case (_, .rsrPlusPlus): target = 10
-        case (_, .rsr): target = 8
+        case (3, .rsrPlusPlus): c = 5
+        case (3, .rsr): c = 10
+        case (_, .rsrPlusPlus): c = 8
+        case (_, .rsr): c = 32
         }
-        // Keep radix^k well below in (most segments non-empty) and k below out.
-        var k = target
-        var codes = 1
-        for _ in 0..<k { codes *= radix }
-        while k > 1 && codes > max(inFeatures / 2, radix) {
-            k -= 1
-            codes /= radix
+        let limit = radix == 3 ? RSRIndex.maxFusedK : RSRIndex.maxK
+        var k = 1
+        var codes = radix
+        while k < limit && codes * radix <= inFeatures / c {
+            k += 1
+            codes *= radix
         }
         return max(1, min(k, outFeatures))
     }
