@@ -445,6 +445,118 @@ DEFINE_FOLD_W1_AVX512(fold3v_i32_avx512, fold3_i32_avx512, uint32_t, __m512i, LO
 DEFINE_FOLD_W1_AVX512(fold2v_i32_avx512, fold2_i32_avx512, uint32_t, __m512i, LOADU_EPI32,
                       MLOAD_EPI32, STORE_EPI32, _mm512_mask_storeu_epi32, _mm512_add_epi32,
                       _mm512_sub_epi32, _mm512_setzero_si512(), (uint32_t)_mm512_reduce_add_epi32, 2)
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 block products on batch tiles (width 16, 32, 48 or 64): the output rows are
+// accumulated in registers (nz vectors), the tile rows of u streamed once per step.
+
+#define DEFINE_WIDE_AVX512(SUFFIX, T, VT, LOAD, STORE, ADD, SUB, MUL, SET1, ZERO, W1FOLD2,      \
+                           W1FOLD3, W1ENUM)                                                     \
+    TK_AVX512 static inline __attribute__((always_inline)) void put_wide_##SUFFIX(             \
+        T *y, VT v, int32_t subtract) {                                                         \
+        STORE(y, subtract ? SUB(LOAD(y), v) : v);                                               \
+    }                                                                                           \
+    TK_AVX512 static inline __attribute__((always_inline)) void foldw_##SUFFIX##_n(            \
+        T *u, int64_t k, int64_t width, T *y, int32_t subtract, const int radix, const int nz) { \
+        int64_t size = 1;                                                                       \
+        for (int64_t r = 0; r < k; r++) size *= radix;                                          \
+        for (int64_t r = 0; r < k; r++) {                                                       \
+            int64_t h = size / radix;                                                           \
+            VT s0 = ZERO, s1 = ZERO, s2 = ZERO, s3 = ZERO;                                      \
+            for (int64_t q = 0; q < h; q++) {                                                   \
+                T *a = u + q * width, *b = u + (h + q) * width, *c = u + (2 * h + q) * width;   \
+                _Pragma("clang loop unroll(full)")                                              \
+                for (int z = 0; z < nz; z++) {                                                  \
+                    VT bv = LOAD(b + 16 * z), sum;                                              \
+                    VT d;                                                                       \
+                    if (radix == 3) {                                                           \
+                        VT cv = LOAD(c + 16 * z);                                               \
+                        d = SUB(bv, cv);                                                        \
+                        sum = ADD(bv, cv);                                                      \
+                    } else {                                                                    \
+                        d = bv;                                                                 \
+                        sum = bv;                                                               \
+                    }                                                                           \
+                    STORE(a + 16 * z, ADD(LOAD(a + 16 * z), sum));                              \
+                    if (z == 0) s0 = ADD(s0, d);                                                \
+                    else if (z == 1) s1 = ADD(s1, d);                                           \
+                    else if (z == 2) s2 = ADD(s2, d);                                           \
+                    else s3 = ADD(s3, d);                                                       \
+                }                                                                               \
+            }                                                                                   \
+            T *yr = y + r * width;                                                              \
+            put_wide_##SUFFIX(yr, s0, subtract);                                                \
+            if (nz > 1) put_wide_##SUFFIX(yr + 16, s1, subtract);                               \
+            if (nz > 2) put_wide_##SUFFIX(yr + 32, s2, subtract);                               \
+            if (nz > 3) put_wide_##SUFFIX(yr + 48, s3, subtract);                               \
+            size = h;                                                                           \
+        }                                                                                       \
+    }                                                                                           \
+    TK_AVX512 static void fold2w_##SUFFIX(void *uv, int64_t k, int64_t width, void *yv,         \
+                                          int32_t subtract) {                                   \
+        T *u = (T *)uv, *y = (T *)yv;                                                           \
+        switch (width) {                                                                        \
+        case 16: foldw_##SUFFIX##_n(u, k, width, y, subtract, 2, 1); break;                     \
+        case 32: foldw_##SUFFIX##_n(u, k, width, y, subtract, 2, 2); break;                     \
+        case 48: foldw_##SUFFIX##_n(u, k, width, y, subtract, 2, 3); break;                     \
+        case 64: foldw_##SUFFIX##_n(u, k, width, y, subtract, 2, 4); break;                     \
+        default: W1FOLD2(uv, k, width, yv, subtract); break;                                    \
+        }                                                                                       \
+    }                                                                                           \
+    TK_AVX512 static void fold3w_##SUFFIX(void *uv, int64_t k, int64_t width, void *yv,         \
+                                          int32_t subtract) {                                   \
+        T *u = (T *)uv, *y = (T *)yv;                                                           \
+        switch (width) {                                                                        \
+        case 16: foldw_##SUFFIX##_n(u, k, width, y, subtract, 3, 1); break;                     \
+        case 32: foldw_##SUFFIX##_n(u, k, width, y, subtract, 3, 2); break;                     \
+        case 48: foldw_##SUFFIX##_n(u, k, width, y, subtract, 3, 3); break;                     \
+        case 64: foldw_##SUFFIX##_n(u, k, width, y, subtract, 3, 4); break;                     \
+        default: W1FOLD3(uv, k, width, yv, subtract); break;                                    \
+        }                                                                                       \
+    }                                                                                           \
+    TK_AVX512 static inline __attribute__((always_inline)) void enumw_##SUFFIX##_n(            \
+        const T *u, const T *table, int64_t stride, int64_t rows, int64_t codes, int64_t width, \
+        T *y, int32_t subtract, const int nz) {                                                 \
+        for (int64_t r = 0; r < rows; r++) {                                                    \
+            const T *e = table + r * stride;                                                    \
+            VT s0 = ZERO, s1 = ZERO, s2 = ZERO, s3 = ZERO;                                      \
+            for (int64_t c = 0; c < codes; c++) {                                               \
+                VT ec = SET1(e[c]);                                                             \
+                const T *uc = u + c * width;                                                    \
+                s0 = ADD(s0, MUL(ec, LOAD(uc)));                                                \
+                if (nz > 1) s1 = ADD(s1, MUL(ec, LOAD(uc + 16)));                               \
+                if (nz > 2) s2 = ADD(s2, MUL(ec, LOAD(uc + 32)));                               \
+                if (nz > 3) s3 = ADD(s3, MUL(ec, LOAD(uc + 48)));                               \
+            }                                                                                   \
+            T *yr = y + r * width;                                                              \
+            put_wide_##SUFFIX(yr, s0, subtract);                                                \
+            if (nz > 1) put_wide_##SUFFIX(yr + 16, s1, subtract);                               \
+            if (nz > 2) put_wide_##SUFFIX(yr + 32, s2, subtract);                               \
+            if (nz > 3) put_wide_##SUFFIX(yr + 48, s3, subtract);                               \
+        }                                                                                       \
+    }                                                                                           \
+    TK_AVX512 static void enumw_##SUFFIX(const void *uv, const void *tv, int64_t stride,        \
+                                         int64_t rows, int64_t codes, int64_t width, void *yv,  \
+                                         int32_t subtract) {                                    \
+        const T *u = (const T *)uv, *t = (const T *)tv;                                         \
+        T *y = (T *)yv;                                                                         \
+        switch (width) {                                                                        \
+        case 16: enumw_##SUFFIX##_n(u, t, stride, rows, codes, width, y, subtract, 1); break;   \
+        case 32: enumw_##SUFFIX##_n(u, t, stride, rows, codes, width, y, subtract, 2); break;   \
+        case 48: enumw_##SUFFIX##_n(u, t, stride, rows, codes, width, y, subtract, 3); break;   \
+        case 64: enumw_##SUFFIX##_n(u, t, stride, rows, codes, width, y, subtract, 4); break;   \
+        default: W1ENUM(uv, tv, stride, rows, codes, width, yv, subtract); break;               \
+        }                                                                                       \
+    }
+
+#define SET1_PS(v) _mm512_set1_ps(v)
+#define SET1_EPI32(v) _mm512_set1_epi32((int)(v))
+DEFINE_WIDE_AVX512(f32, float, __m512, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_add_ps,
+                   _mm512_sub_ps, _mm512_mul_ps, SET1_PS, _mm512_setzero_ps(), fold2v_f32_avx512,
+                   fold3v_f32_avx512, enumerate_f32_avx512)
+DEFINE_WIDE_AVX512(i32, uint32_t, __m512i, LOADU_EPI32, STORE_EPI32, _mm512_add_epi32,
+                   _mm512_sub_epi32, _mm512_mullo_epi32, SET1_EPI32, _mm512_setzero_si512(),
+                   fold2v_i32_avx512, fold3v_i32_avx512, enumerate_i32_avx512)
 #endif
 
 tk_rsr_ops tk_rsr_select(int32_t integer, int32_t wide_perm, int32_t avx512) {
@@ -455,16 +567,16 @@ tk_rsr_ops tk_rsr_select(int32_t integer, int32_t wide_perm, int32_t avx512) {
             ops.prefix = wide_perm ? prefix_i32_u32_avx512 : prefix_i32_u16_avx512;
             ops.segsum = wide_perm ? segsum_i8_u32_avx512 : segsum_i8_u16_avx512;
             ops.diff = diff_i32_avx512;
-            ops.fold2 = fold2v_i32_avx512;
-            ops.fold3 = fold3v_i32_avx512;
-            ops.enumerate = enumerate_i32_avx512;
+            ops.fold2 = fold2w_i32;
+            ops.fold3 = fold3w_i32;
+            ops.enumerate = enumw_i32;
         } else {
             ops.prefix = wide_perm ? prefix_f32_u32_avx512 : prefix_f32_u16_avx512;
             ops.segsum = wide_perm ? segsum_f32_u32_avx512 : segsum_f32_u16_avx512;
             ops.diff = diff_f32_avx512;
-            ops.fold2 = fold2v_f32_avx512;
-            ops.fold3 = fold3v_f32_avx512;
-            ops.enumerate = enumerate_f32_avx512;
+            ops.fold2 = fold2w_f32;
+            ops.fold3 = fold3w_f32;
+            ops.enumerate = enumw_f32;
         }
         return ops;
     }
