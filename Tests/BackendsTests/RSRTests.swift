@@ -329,6 +329,21 @@ import TensorCore
         }
     }
 
+    /// Wide inputs narrow the batch tile (16 Float lanes, 48 Int8 lanes at in = 9000), so a
+    /// batch of 70 takes tiles of different widths.
+    @Test func narrowTilesForWideInputs() throws {
+        #expect(RSROps.tileWidth(inFeatures: 9000, elementBytes: 4) == 16)
+        #expect(RSROps.tileWidth(inFeatures: 9000, elementBytes: 1) == 48)
+        #expect(RSROps.tileWidth(inFeatures: 100, elementBytes: 4) == 64)
+        var g = SeededGenerator(seed: 21)
+        let w = try TernaryMatrix.random(outFeatures: 5, inFeatures: 9000, scale: 0.25, using: &g)
+        let kernel = try RSRBackend(variant: .rsrPlusPlus, k: .fixed(3)).prepare(w, context: ComputeContext(threads: 2))
+        let x = g.int8s(count: 70 * 9000, in: -16...16)
+        let expected = try referenceInt(w, x)
+        #expect(try kernel.apply(x) == expected)
+        #expect(try kernel.apply(x.map(Float.init)) == expected.map { Float($0) * 0.25 })
+    }
+
     // MARK: k
 
     @Test func kOutsideItsRangeThrows() throws {
