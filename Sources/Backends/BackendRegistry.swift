@@ -5,7 +5,7 @@ import TensorCore
 public enum BackendRegistry {
     /// Every registered backend with its default configuration.
     public static var all: [any LinearBackend] {
-        [NaiveBackend(), BitPackedBackend(), BLASBackend()]
+        [NaiveBackend(), BitPackedBackend(), RSRBackend.rsr, RSRBackend.rsrPlusPlus, BLASBackend()]
     }
 
     /// The registered names, in table order.

@@ -59,8 +59,11 @@ struct KernelBenchCommand: ParsableCommand {
     @Option(name: .customLong("regime"), help: "Memory regime, cache or dram (repeatable; default cache).")
     var regimes: [String] = []
 
-    @Option(name: .customLong("k"), help: "Block height k for rsr/rsr++ (repeatable: a k sweep; default: their own rule).")
+    @Option(name: .customLong("k"), help: "Block height k for rsr/rsr++ (repeatable: one row per k, a k sweep; default: their own rule).")
     var ks: [Int] = []
+
+    @Option(name: .customLong("rsr-form"), help: "Ternary index form of rsr/rsr++: fused (one base-3 index, the default) or two-part (B⁺ and B⁻, the paper's).")
+    var rsrForm: String = "fused"
 
     @Option(name: .customLong("repeat"), help: "Timed runs per measurement (fewer, at least 3, when --budget runs out).")
     var repeatCount: Int = 20
@@ -98,7 +101,8 @@ struct KernelBenchCommand: ParsableCommand {
         }
         if let b = batches.first(where: { $0 < 1 }) { throw ValidationError("--batch must be at least 1, got \(b)") }
         if let t = threadCounts.first(where: { $0 < 1 }) { throw ValidationError("--threads must be at least 1, got \(t)") }
-        if let k = ks.first(where: { $0 < 1 || $0 > 16 }) { throw ValidationError("--k must be in 1...16, got \(k)") }
+        if let k = ks.first(where: { $0 < 1 || $0 > RSRIndex.maxK }) { throw ValidationError("--k must be in 1...\(RSRIndex.maxK), got \(k)") }
+        if rsrForm != "fused" && rsrForm != "two-part" { throw ValidationError("--rsr-form must be fused or two-part, got '\(rsrForm)'") }
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1, got \(repeatCount)") }
         if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         if !(budget > 0) { throw ValidationError("--budget must be positive, got \(budget)") }
@@ -116,18 +120,13 @@ struct KernelBenchCommand: ParsableCommand {
         return plan
     }
 
-    /// Backends with their k variants expanded.
+    /// Backends with the rsr/rsr++ k sweep and index form applied.
     func backendPlan() throws -> [BenchBackend] {
         let list = try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all
-        var plan: [BenchBackend] = []
-        for b in list {
-            if !ks.isEmpty, let tunable = b as? any BlockHeightTunable {
-                for k in ks { plan.append(BenchBackend(backend: try tunable.withBlockHeight(k), k: k)) }
-            } else {
-                plan.append(BenchBackend(backend: b, k: nil))
-            }
+        return RSRBackend.sweep(list, k: ks, form: rsrForm == "two-part" ? .twoPart : .fused).map { b in
+            if let rsr = b as? RSRBackend, case .fixed(let k) = rsr.kChoice { return BenchBackend(backend: b, k: k) }
+            return BenchBackend(backend: b)
         }
-        return plan
     }
 
     func run() throws {

@@ -10,5 +10,6 @@
 
 #include "cpu_features.h"
 #include "bitpacked.h"
+#include "rsr.h"
 
 #endif

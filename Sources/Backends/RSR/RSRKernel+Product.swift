@@ -1,0 +1,216 @@
+import CKernels
+import TensorCore
+
+/// The C inner loops of the RSR kernels, chosen once per element type and permutation width
+/// from the CPU's features (AVX-512 F/BW/VL variants, else portable C).
+enum RSROps {
+    static let avx512: Bool = {
+        let f = CPUFeatures.detected
+        return f.avx512f && f.avx512bw && f.avx512vl
+    }()
+    static let floatNarrow = tk_rsr_select(0, 0, avx512 ? 1 : 0)
+    static let floatWide = tk_rsr_select(0, 1, avx512 ? 1 : 0)
+    static let intNarrow = tk_rsr_select(1, 0, avx512 ? 1 : 0)
+    static let intWide = tk_rsr_select(1, 1, avx512 ? 1 : 0)
+
+    static func table(integer: Bool, wide: Bool) -> tk_rsr_ops {
+        integer ? (wide ? intWide : intNarrow) : (wide ? floatWide : floatNarrow)
+    }
+
+    /// Batch lanes per tile: at most 64 (four AVX-512 registers per accumulator set), and few
+    /// enough that the tile's activation rows (`in · lanes · elementBytes`, each row read at a
+    /// random place once per block) take at most 512 KiB of the 2 MiB L2. Measured with the
+    /// Float segment sums alone (k = 5): 64-lane tiles cost 1.33 cycles per row and 16 lanes
+    /// at in = 4096 (1 MiB) and 1.61 at in = 6912 (1.8 MiB, spilling to L3), against 1.2–1.3
+    /// for 16- or 32-lane tiles; the index is then re-read per tile, from L1.
+    static func tileWidth(inFeatures: Int, elementBytes: Int) -> Int {
+        let lanes = (1 << 19) / max(1, inFeatures * elementBytes)
+        return max(16, min(64, lanes / 16 * 16))
+    }
+}
+
+/// A raw pointer that may cross into `Parallel.forEachChunk` closures.
+struct RawSendable: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+}
+
+extension RSRKernel {
+    /// One product for either element path. Sums and outputs are 4 bytes (Float, or Int32 on the
+    /// Int8 path); batch-1 Int8 activations are widened to Int32 once per call (the gather reads
+    /// 4 bytes), batched ones stay Int8 in the transposed copy.
+    func run(integer: Bool, x: UnsafeRawPointer, batch: Int, y: UnsafeMutableRawPointer, table: UnsafeRawPointer?) {
+        let n = inFeatures
+        let wide = indexes[0].usesWidePermutation
+        let ops = RSROps.table(integer: integer, wide: wide)
+        if batch == 1 {
+            var activations = x
+            var widened: UnsafeMutablePointer<Int32>?
+            if integer {
+                let w = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+                let x8 = x.assumingMemoryBound(to: Int8.self)
+                for i in 0..<n { w[i] = Int32(x8[i]) }
+                widened = w
+                activations = UnsafeRawPointer(w)
+            }
+            defer { widened?.deallocate() }
+            vectorProduct(ops: ops, integer: integer, x: activations, y: y, table: table)
+        } else {
+            batchProduct(ops: ops, integer: integer, x: x, batch: batch, y: y, table: table)
+        }
+    }
+
+    /// The block product into `yt` (rows × width): fold or enumeration, `subtract` for B⁻.
+    @inline(__always)
+    private func blockProduct(ops: tk_rsr_ops, radix: Int, rows: Int, codes: Int, width: Int,
+                              u: UnsafeMutableRawPointer, yt: UnsafeMutableRawPointer,
+                              table: UnsafeRawPointer?, subtract: Bool) {
+        let sub: Int32 = subtract ? 1 : 0
+        switch variant {
+        case .rsrPlusPlus:
+            if radix == 3 {
+                ops.fold3!(u, Int64(rows), Int64(width), yt, sub)
+            } else {
+                ops.fold2!(u, Int64(rows), Int64(width), yt, sub)
+            }
+        case .rsr:
+            // The last rows of the full table are the short block's table (see RSRReference).
+            let full = codeCount
+            let rowsTable = table! + (blockHeight - rows) * full * 4
+            ops.enumerate!(u, rowsTable, Int64(full), Int64(rows), Int64(codes), Int64(width), yt, sub)
+        }
+    }
+
+    /// Batch 1: prefix sums of the gathered activations, segment sums as differences at the
+    /// segment starts, then the block product.
+    private func vectorProduct(ops: tk_rsr_ops, integer: Bool, x: UnsafeRawPointer,
+                               y: UnsafeMutableRawPointer, table: UnsafeRawPointer?) {
+        let n = inFeatures, k = blockHeight, scale = self.scale
+        let first = indexes[0]
+        let radix = first.radix, codeCount = first.codeCount, entry = first.permutationEntryBytes
+        let xs = RawSendable(pointer: UnsafeMutableRawPointer(mutating: x))
+        let ys = RawSendable(pointer: y)
+        let tab = table.map { RawSendable(pointer: UnsafeMutableRawPointer(mutating: $0)) }
+        Parallel.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k) { blocks in
+            let prefixBuffer = UnsafeMutableRawPointer.allocate(byteCount: (n + 17) * 4, alignment: 64)
+            let u = UnsafeMutableRawPointer.allocate(byteCount: codeCount * 4, alignment: 64)
+            let yt = UnsafeMutableRawPointer.allocate(byteCount: k * 4, alignment: 64)
+            defer { prefixBuffer.deallocate(); u.deallocate(); yt.deallocate() }
+            for t in blocks {
+                let rows = first.rows(ofBlock: t), codes = first.codes(ofBlock: t)
+                for (part, index) in indexes.enumerated() {
+                    let starts = index.startsPointer(block: t)
+                    // Columns before starts[1] have code 0: they are never gathered.
+                    let skip = Int(starts[1])
+                    // Shifted so that the 16-wide stores from prefix[skip + 1] on are 64-byte aligned.
+                    let prefix = prefixBuffer + ((16 - ((skip + 1) & 15)) & 15) * 4
+                    ops.prefix!(UnsafeRawPointer(xs.pointer), index.permutationPointer(block: t) + skip * entry,
+                                Int64(n - skip), prefix + skip * 4)
+                    ops.diff!(UnsafeRawPointer(prefix), starts, Int64(codes), u)
+                    blockProduct(ops: ops, radix: radix, rows: rows, codes: codes, width: 1, u: u, yt: yt,
+                                 table: tab.map { UnsafeRawPointer($0.pointer) }, subtract: part > 0)
+                }
+                if integer {
+                    let src = yt.assumingMemoryBound(to: Int32.self)
+                    let dst = ys.pointer.assumingMemoryBound(to: Int32.self) + t * k
+                    for r in 0..<rows { dst[r] = src[r] }
+                } else {
+                    let src = yt.assumingMemoryBound(to: Float.self)
+                    let dst = ys.pointer.assumingMemoryBound(to: Float.self) + t * k
+                    for r in 0..<rows { dst[r] = src[r] * scale }
+                }
+            }
+        }
+    }
+
+    /// Batch > 1: activations transposed once to feature-major (`in × width`, width = batch
+    /// rounded up to 16, zero-padded); per block and tile of ≤ 64 batch lanes, segment sums of
+    /// whole tile rows, the block product on tile rows, and the outputs written back row-major.
+    private func batchProduct(ops: tk_rsr_ops, integer: Bool, x: UnsafeRawPointer, batch: Int,
+                              y: UnsafeMutableRawPointer, table: UnsafeRawPointer?) {
+        let n = inFeatures, m = outFeatures, k = blockHeight, scale = self.scale
+        let width = (batch + 15) / 16 * 16
+        // Int8 activations stay Int8 (one byte per lane; the C loop widens them to Int32).
+        let elementBytes = integer ? 1 : 4
+        let tile = RSROps.tileWidth(inFeatures: n, elementBytes: elementBytes)
+        let tiles = (width + tile - 1) / tile
+        let xt = UnsafeMutableRawPointer.allocate(byteCount: n * width * elementBytes, alignment: 64)
+        defer { xt.deallocate() }
+        transpose(integer: integer, x: x, batch: batch, width: width, into: xt)
+
+        let first = indexes[0]
+        let radix = first.radix, codeCount = first.codeCount
+        let xts = RawSendable(pointer: xt)
+        let ys = RawSendable(pointer: y)
+        let tab = table.map { RawSendable(pointer: UnsafeMutableRawPointer(mutating: $0)) }
+        Parallel.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k * batch) { blocks in
+            let u = UnsafeMutableRawPointer.allocate(byteCount: codeCount * tile * 4, alignment: 64)
+            let yt = UnsafeMutableRawPointer.allocate(byteCount: k * tile * 4, alignment: 64)
+            let order = UnsafeMutablePointer<UInt16>.allocate(capacity: indexes.count * codeCount)
+            defer { u.deallocate(); yt.deallocate(); order.deallocate() }
+            for t in blocks {
+                let rows = first.rows(ofBlock: t), codes = first.codes(ofBlock: t)
+                for (part, index) in indexes.enumerated() {
+                    tk_rsr_segment_order(index.startsPointer(block: t), Int64(codes), order + part * codeCount)
+                }
+                for j in 0..<tiles {
+                    let lane0 = j * tile
+                    let w = min(tile, width - lane0)
+                    for (part, index) in indexes.enumerated() {
+                        ops.segsum!(UnsafeRawPointer(xts.pointer + lane0 * elementBytes), Int64(width),
+                                    index.permutationPointer(block: t), index.startsPointer(block: t),
+                                    order + part * codeCount, Int64(codes - 1), Int64(w), u)
+                        blockProduct(ops: ops, radix: radix, rows: rows, codes: codes, width: w, u: u, yt: yt,
+                                     table: tab.map { UnsafeRawPointer($0.pointer) }, subtract: part > 0)
+                    }
+                    let lanes = min(batch, lane0 + w) - lane0
+                    if integer {
+                        let src = yt.assumingMemoryBound(to: Int32.self)
+                        let dst = ys.pointer.assumingMemoryBound(to: Int32.self)
+                        for r in 0..<rows {
+                            for b in 0..<lanes { dst[(lane0 + b) &* m &+ t &* k &+ r] = src[r &* w &+ b] }
+                        }
+                    } else {
+                        let src = yt.assumingMemoryBound(to: Float.self)
+                        let dst = ys.pointer.assumingMemoryBound(to: Float.self)
+                        for r in 0..<rows {
+                            for b in 0..<lanes { dst[(lane0 + b) &* m &+ t &* k &+ r] = src[r &* w &+ b] * scale }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `xt[i · width + b] = x[b · in + i]` (Int8 stays Int8), padding lanes zeroed.
+    private func transpose(integer: Bool, x: UnsafeRawPointer, batch: Int, width: Int, into xt: UnsafeMutableRawPointer) {
+        let n = inFeatures
+        // Blocks of 16 columns × all lanes keep the writes inside a few cache lines at a time.
+        if integer {
+            let src = x.assumingMemoryBound(to: Int8.self)
+            let dst = xt.assumingMemoryBound(to: Int8.self)
+            var i0 = 0
+            while i0 < n {
+                let i1 = min(n, i0 + 16)
+                for b in 0..<batch {
+                    let row = src + b &* n
+                    for i in i0..<i1 { dst[i &* width &+ b] = row[i] }
+                }
+                for i in i0..<i1 { for b in batch..<width { dst[i &* width &+ b] = 0 } }
+                i0 = i1
+            }
+        } else {
+            let src = x.assumingMemoryBound(to: Float.self)
+            let dst = xt.assumingMemoryBound(to: Float.self)
+            var i0 = 0
+            while i0 < n {
+                let i1 = min(n, i0 + 16)
+                for b in 0..<batch {
+                    let row = src + b &* n
+                    for i in i0..<i1 { dst[i &* width &+ b] = row[i] }
+                }
+                for i in i0..<i1 { for b in batch..<width { dst[i &* width &+ b] = 0 } }
+                i0 = i1
+            }
+        }
+    }
+}
