@@ -30,7 +30,7 @@ let package = Package(
             dependencies: ["TensorCore", "COpenBLAS", "CKernels"],
             path: "Sources/Backends"
         ),
-        .target(name: "Layers", dependencies: ["TensorCore", "Backends"], path: "Sources/Layers"),
+        .target(name: "Layers", dependencies: ["TensorCore", "Backends", "CKernels"], path: "Sources/Layers"),
         .executableTarget(
             name: "TernaryCLI",
             dependencies: [
