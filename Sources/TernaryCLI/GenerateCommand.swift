@@ -1,0 +1,172 @@
+import ArgumentParser
+import Backends
+import Foundation
+import Layers
+import TensorCore
+
+/// `ternary generate`: greedy or sampled generation with a random-weight BitNet b1.58 model,
+/// reporting prefill and decode speeds separately.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate token ids with a random-weight BitNet b1.58 model and report prefill / decode tokens/s.",
+        discussion: """
+            The model has the preset's shapes and random weights from --seed (nothing is \
+            downloaded). The prompt runs as one batch (prefill), then tokens are decoded one at a \
+            time with the KV cache. Use a release build for timings. With --bandwidth, the \
+            streaming read bandwidth is measured in the same run and the decode ceiling \
+            (bandwidth ÷ weight bytes read per token) is printed next to the speed.
+            """
+    )
+
+    @Option(help: "Model shapes: 2b4t (BitNet b1.58 2B4T) or tiny.")
+    var preset: String = "tiny"
+
+    @Option(help: "Comma-separated prompt token ids, e.g. 1,2,3.")
+    var tokens: String
+
+    @Option(help: "The most tokens to generate.")
+    var maxNewTokens: Int = 16
+
+    @Option(help: "Backend of every ternary layer (see 'ternary info').")
+    var backend: String = "naive"
+
+    @Option(help: "Thread count.")
+    var threads: Int = 1
+
+    @Option(help: "Seed of the random weights and of sampling.")
+    var seed: UInt64 = 42
+
+    @Option(help: "Sampling temperature; 0 is greedy.")
+    var temperature: Float = 0
+
+    @Option(help: "Sample among the k most likely tokens (0: all).")
+    var topK: Int = 0
+
+    @Option(help: "Nucleus sampling mass in (0, 1].")
+    var topP: Float = 1
+
+    @Option(help: "LM head format: int8 (fast) or float32 (exact reference).")
+    var lmHead: String = "int8"
+
+    @Flag(help: "Ignore EOS and generate exactly --max-new-tokens tokens.")
+    var ignoreEos = false
+
+    @Flag(help: "Measure the streaming read bandwidth and print the decode ceiling.")
+    var bandwidth = false
+
+    @Flag(help: "Also print the layer tree (backend, shape, bytes of every layer).")
+    var describe = false
+
+    @Flag(help: "Print one JSON object: {\"tokens\": [...], \"prefill_tokens_per_s\": x, \"decode_tokens_per_s\": y}.")
+    var json = false
+
+    /// Parses "1,2,3" into ids (whitespace allowed), rejecting anything else.
+    static func parseTokens(_ text: String) throws -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !parts.isEmpty, !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ValidationError("--tokens: empty token list")
+        }
+        return try parts.map { p in
+            guard let v = Int(p), v >= 0 else { throw ValidationError("--tokens: '\(p)' is not a token id (a non-negative integer)") }
+            return v
+        }
+    }
+
+    func validate() throws {
+        let config: BitNetConfig
+        do { config = try BitNetConfig.preset(named: preset) } catch { throw ValidationError("--preset: \(error)") }
+        let ids = try GenerateCommand.parseTokens(tokens)
+        if let bad = ids.first(where: { $0 >= config.vocabSize }) {
+            throw ValidationError("--tokens: id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
+        }
+        if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1, got \(maxNewTokens)") }
+        if ids.count + maxNewTokens - 1 > config.cacheCapacity {
+            throw ValidationError("prompt (\(ids.count)) + --max-new-tokens (\(maxNewTokens)) exceed the context \(config.cacheCapacity)")
+        }
+        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
+        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be int8 or float32, got '\(lmHead)'") }
+        if topK < 0 { throw ValidationError("--top-k must not be negative, got \(topK)") }
+        if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+        if !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be ≥ 0, got \(temperature)") }
+    }
+
+    func run() throws {
+        OpenBLASCore.reexecWithBestCoreIfNeeded()
+        var config = try BitNetConfig.preset(named: preset)
+        config.lmHeadFormat = LMHeadFormat(rawValue: lmHead)!
+        let prompt = try GenerateCommand.parseTokens(tokens)
+        // The cache only needs the positions this run uses.
+        config.kvCacheCapacity = prompt.count + maxNewTokens
+        let context = try ComputeContext(threads: threads)
+        let t0 = monotonicSeconds()
+        let model = try BitNetModel.random(config: config, seed: seed, backend: BackendRegistry.backend(named: backend), context: context)
+        let buildSeconds = monotonicSeconds() - t0
+        if describe && !json { print(model.treeDescription()) }
+        let parameters = GenerationParameters(
+            maxNewTokens: maxNewTokens, temperature: temperature, topK: topK == 0 ? nil : topK,
+            topP: topP >= 1 ? nil : topP, seed: seed, stopTokens: ignoreEos ? [] : nil)
+        let result = try model.generate(prompt: prompt, parameters: parameters)
+        let measured = bandwidth ? StreamingBandwidth.measure(threads: threads) : nil
+        let bytes = model.weightBytesPerToken
+        if json {
+            func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
+            var fields = ["\"tokens\": [\(result.tokens.map(String.init).joined(separator: ", "))]",
+                          "\"prefill_tokens_per_s\": \(num(result.prefillTokensPerSecond))",
+                          "\"decode_tokens_per_s\": \(num(result.decodeTokensPerSecond))"]
+            if let bw = measured {
+                fields += ["\"bandwidth_gb_per_s\": \(num(bw / 1e9))", "\"weight_bytes_per_token\": \(bytes)",
+                           "\"decode_ceiling_tokens_per_s\": \(num(bw / Double(bytes)))"]
+            }
+            print("{" + fields.joined(separator: ", ") + "}")
+        } else {
+            print("tokens: \(result.tokens.map(String.init).joined(separator: ","))")
+            print(String(format: "prefill: %d tokens in %.3f s = %.2f tokens/s", prompt.count, result.prefillSeconds,
+                         result.prefillTokensPerSecond))
+            print(String(format: "decode:  %d tokens in %.3f s = %.2f tokens/s%@", result.decodeSteps, result.decodeSeconds,
+                         result.decodeTokensPerSecond, result.stoppedAtStopToken ? " (stopped at EOS)" : ""))
+            print(String(format: "model:   %@ preset, backend %@, %d thread(s), LM head %@, %.2f GB of weights read per token, built in %.1f s",
+                         preset, backend, threads, lmHead, Double(bytes) / 1e9, buildSeconds))
+            if let bw = measured {
+                print(String(format: "bandwidth: %.1f GB/s streaming read (%d thread(s)) → decode ceiling %.1f tokens/s",
+                             bw / 1e9, threads, bw / Double(bytes)))
+            }
+        }
+    }
+}
+
+/// Streaming read bandwidth: the time to sum a 1 GiB array, after one untouched pass.
+enum StreamingBandwidth {
+    /// Bytes per second, best of three passes over 1 GiB with `threads` threads.
+    static func measure(threads: Int, bytes: Int = 1 << 30) -> Double {
+        let count = bytes / MemoryLayout<SIMD16<Float>>.size
+        let buffer = UnsafeMutableBufferPointer<SIMD16<Float>>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: SIMD16<Float>(repeating: 1))
+        let p = SendableConstPointer(UnsafeBufferPointer(buffer))
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let t0 = monotonicSeconds()
+            let sums = UnsafeMutableBufferPointer<Float>.allocate(capacity: threads)
+            sums.initialize(repeating: 0)
+            let s = SendablePointer(sums)
+            let chunk = (count + threads - 1) / threads
+            Parallel.forEachChunk(count: threads, threads: threads, minimumWork: 0) { range in
+                for t in range {
+                    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
+                    var i = t * chunk
+                    let end = min(count, i + chunk)
+                    while i + 1 < end { a0 += p.base[i]; a1 += p.base[i + 1]; i += 2 }
+                    if i < end { a0 += p.base[i] }
+                    s.base[t] = (a0 + a1).sum()
+                }
+            }
+            let dt = monotonicSeconds() - t0
+            if sums.reduce(0, +) == -1 { print("") }  // keep the sums alive
+            sums.deallocate()
+            best = min(best, dt)
+        }
+        return Double(count * MemoryLayout<SIMD16<Float>>.size) / best
+    }
+}
