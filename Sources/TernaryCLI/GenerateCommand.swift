@@ -108,7 +108,7 @@ struct GenerateCommand: ParsableCommand {
             maxNewTokens: maxNewTokens, temperature: temperature, topK: topK == 0 ? nil : topK,
             topP: topP >= 1 ? nil : topP, seed: seed, stopTokens: ignoreEos ? [] : nil)
         let result = try model.generate(prompt: prompt, parameters: parameters)
-        let measured = bandwidth ? StreamingBandwidth.measure(threads: threads) : nil
+        let measured = bandwidth ? MemoryBandwidth.streamingRead(threads: threads) : nil
         let bytes = model.weightBytesPerToken
         if json {
             func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
@@ -133,40 +133,5 @@ struct GenerateCommand: ParsableCommand {
                              bw / 1e9, threads, bw / Double(bytes)))
             }
         }
-    }
-}
-
-/// Streaming read bandwidth: the time to sum a 1 GiB array, after one untouched pass.
-enum StreamingBandwidth {
-    /// Bytes per second, best of three passes over 1 GiB with `threads` threads.
-    static func measure(threads: Int, bytes: Int = 1 << 30) -> Double {
-        let count = bytes / MemoryLayout<SIMD16<Float>>.size
-        let buffer = UnsafeMutableBufferPointer<SIMD16<Float>>.allocate(capacity: count)
-        defer { buffer.deallocate() }
-        buffer.initialize(repeating: SIMD16<Float>(repeating: 1))
-        let p = SendableConstPointer(UnsafeBufferPointer(buffer))
-        var best = Double.infinity
-        for _ in 0..<3 {
-            let t0 = monotonicSeconds()
-            let sums = UnsafeMutableBufferPointer<Float>.allocate(capacity: threads)
-            sums.initialize(repeating: 0)
-            let s = SendablePointer(sums)
-            let chunk = (count + threads - 1) / threads
-            Parallel.forEachChunk(count: threads, threads: threads, minimumWork: 0) { range in
-                for t in range {
-                    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
-                    var i = t * chunk
-                    let end = min(count, i + chunk)
-                    while i + 1 < end { a0 += p.base[i]; a1 += p.base[i + 1]; i += 2 }
-                    if i < end { a0 += p.base[i] }
-                    s.base[t] = (a0 + a1).sum()
-                }
-            }
-            let dt = monotonicSeconds() - t0
-            if sums.reduce(0, +) == -1 { print("") }  // keep the sums alive
-            sums.deallocate()
-            best = min(best, dt)
-        }
-        return Double(count * MemoryLayout<SIMD16<Float>>.size) / best
     }
 }
