@@ -85,7 +85,7 @@ public final class BitLinear: Module {
         precondition(x.count >= batch * inFeatures, "BitLinear: x too small")
         let q = workspace.quantized(count: batch * inFeatures)
         let s = workspace.scales(count: batch)
-        ActivationQuantizer.quantize(x, rows: batch, columns: inFeatures, into: q, scales: s)
+        LayerKernels.quantize(x, rows: batch, columns: inFeatures, into: q, scales: s, threads: context.threads)
         applyQuantized(UnsafeBufferPointer(q), scales: UnsafeBufferPointer(s), batch: batch, into: y)
     }
 
@@ -95,8 +95,8 @@ public final class BitLinear: Module {
                                into y: UnsafeMutableBufferPointer<Float>) {
         let acc = workspace.accumulators(count: batch * outFeatures)
         kernel.apply(q, batch: batch, into: acc)
-        ActivationQuantizer.dequantize(UnsafeBufferPointer(acc), rows: batch, columns: outFeatures,
-                                       activationScales: scales, weightScale: weight.scale, into: y)
+        LayerKernels.dequantize(UnsafeBufferPointer(acc), rows: batch, columns: outFeatures, activationScales: scales,
+                                weightScale: weight.scale, threads: context.threads, into: y)
     }
 
     /// Array convenience: `x` holds a positive multiple of `inFeatures` values.

@@ -31,7 +31,7 @@ public final class GatedFeedForward: Module {
         let hidden = gateProj.inFeatures, inter = gateProj.outFeatures
         let qx = workspace.quantized(count: count * hidden)
         let qs = workspace.scales(count: count)
-        ActivationQuantizer.quantize(x, rows: count, columns: hidden, into: qx, scales: qs)
+        LayerKernels.quantize(x, rows: count, columns: hidden, into: qx, scales: qs, threads: threads)
         let gate = workspace.floats(.gate, count: count * inter)
         let up = workspace.floats(.up, count: count * inter)
         gateProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), batch: count, into: gate)

@@ -53,7 +53,7 @@ public final class GroupedQueryAttention: Module {
         let start = cache.length
         let qx = workspace.quantized(count: count * hidden)
         let qs = workspace.scales(count: count)
-        ActivationQuantizer.quantize(x, rows: count, columns: hidden, into: qx, scales: qs)
+        LayerKernels.quantize(x, rows: count, columns: hidden, into: qx, scales: qs, threads: threads)
         let q = workspace.floats(.query, count: count * heads * d)
         let k = workspace.floats(.key, count: count * kvHeads * d)
         let v = workspace.floats(.value, count: count * kvHeads * d)

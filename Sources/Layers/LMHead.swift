@@ -58,19 +58,10 @@ public final class LMHead: Module {
             q.withUnsafeMutableBufferPointer { qb in
                 s.withUnsafeMutableBufferPointer { sb in
                     let w = SendableConstPointer(wb), qp = SendablePointer(qb), sp = SendablePointer(sb)
+                    // Each row quantized like an activation row: s = 127 / max|w|, q ∈ [-127, 127].
+                    let quantizeRow = LayerKernels.quantizeRow
                     Parallel.forEachChunk(count: vocabularySize, threads: max(threads, 2), costPerItem: n) { rows in
-                        for r in rows {
-                            let row = w.base + r * n
-                            var amax: Float = 0
-                            for i in 0..<n { amax = max(amax, abs(row[i])) }
-                            let scale = amax / 127
-                            sp.base[r] = scale
-                            let inv: Float = amax > 0 ? 127 / amax : 0
-                            for i in 0..<n {
-                                let v = (row[i] * inv).rounded(.toNearestOrEven)
-                                qp.base[r * n + i] = Int8(min(max(v, -127), 127))
-                            }
-                        }
+                        for r in rows { sp.base[r] = 1 / quantizeRow(w.base + r * n, Int64(n), qp.base + r * n) }
                     }
                 }
             }
@@ -123,7 +114,7 @@ public final class LMHead: Module {
         case .int8:
             let qx = workspace.quantized(count: rows * n)
             let qs = workspace.scales(count: rows)
-            ActivationQuantizer.quantize(h, rows: rows, columns: n, into: qx, scales: qs)
+            LayerKernels.quantize(h, rows: rows, columns: n, into: qx, scales: qs, threads: threads)
             let acc = workspace.accumulators(count: v)
             let gemv = LayerKernels.gemvI8.function
             let a = SendablePointer(acc)

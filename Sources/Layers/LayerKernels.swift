@@ -1,5 +1,6 @@
 import Backends
 import CKernels
+import TensorCore
 
 /// The C inner loops the layers use (attention dot / axpy, the LM head GEMVs), bound once to the
 /// best variant this CPU runs.
@@ -36,6 +37,52 @@ enum LayerKernels {
         if f.avx2 { return (tk_gemv_i8_avx2, "avx2") }
         return (tk_gemv_i8_portable, "portable")
     }()
+
+    typealias QuantizeRow = @convention(c) (UnsafePointer<Float>?, Int64, UnsafeMutablePointer<Int8>?) -> Float
+
+    /// Per-row absmax Int8 quantization (bit-identical to `ActivationQuantizer.quantize`).
+    static let quantizeRow: QuantizeRow = {
+        let f = CPUFeatures.detected
+        if f.avx512f && f.avx512bw { return tk_quantize_row_avx512 }
+        if f.avx2 && f.fma { return tk_quantize_row_avx2 }
+        return tk_quantize_row_portable
+    }()
+
+    /// Every quantization variant this CPU can run, by name (for tests).
+    static var runnableQuantizeRow: [(name: String, function: QuantizeRow)] {
+        let f = CPUFeatures.detected
+        var out: [(String, QuantizeRow)] = [("portable", tk_quantize_row_portable)]
+        if f.avx2 && f.fma { out.append(("avx2", tk_quantize_row_avx2)) }
+        if f.avx512f && f.avx512bw { out.append(("avx512", tk_quantize_row_avx512)) }
+        return out
+    }
+
+    /// `ActivationQuantizer.quantize` with the C row loop, rows split over `threads` threads
+    /// (a 128-token prefill quantizes ~56 M activations; the Swift loop spends ~0.3 s on it).
+    static func quantize(_ x: UnsafeBufferPointer<Float>, rows: Int, columns: Int,
+                         into values: UnsafeMutableBufferPointer<Int8>, scales: UnsafeMutableBufferPointer<Float>, threads: Int) {
+        precondition(x.count >= rows * columns && values.count >= rows * columns && scales.count >= rows)
+        let xp = SendableConstPointer(x), vp = SendablePointer(values), sp = SendablePointer(scales)
+        let f = quantizeRow
+        Parallel.forEachChunk(count: rows, threads: threads, costPerItem: columns, minimumWork: 1 << 15) { range in
+            for r in range { sp.base[r] = f(xp.base + r * columns, Int64(columns), vp.base + r * columns) }
+        }
+    }
+
+    /// `ActivationQuantizer.dequantize`, rows split over `threads` threads.
+    static func dequantize(_ acc: UnsafeBufferPointer<Int32>, rows: Int, columns: Int, activationScales: UnsafeBufferPointer<Float>,
+                           weightScale: Float, threads: Int, into y: UnsafeMutableBufferPointer<Float>) {
+        precondition(acc.count >= rows * columns && y.count >= rows * columns && activationScales.count >= rows)
+        let a = SendableConstPointer(acc), s = SendableConstPointer(activationScales), yp = SendablePointer(y)
+        Parallel.forEachChunk(count: rows, threads: threads, costPerItem: columns, minimumWork: 1 << 16) { range in
+            ActivationQuantizer.dequantize(
+                UnsafeBufferPointer(start: a.base + range.lowerBound * columns, count: range.count * columns),
+                rows: range.count, columns: columns,
+                activationScales: UnsafeBufferPointer(start: s.base + range.lowerBound, count: range.count),
+                weightScale: weightScale,
+                into: UnsafeMutableBufferPointer(start: yp.base + range.lowerBound * columns, count: range.count * columns))
+        }
+    }
 
     /// Every Int8 GEMV variant this CPU can run, by name (for tests against the portable one).
     static var runnableGemvI8: [(name: String, function: GemvI8)] {

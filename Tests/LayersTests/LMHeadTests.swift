@@ -63,3 +63,29 @@ import TensorCore
         }
     }
 }
+
+/// The C row quantizer against TensorCore's `ActivationQuantizer`, bit for bit.
+@Suite struct QuantizerTests {
+    @Test func everyVariantMatchesActivationQuantizer() throws {
+        var g = SeededGenerator(seed: 12)
+        var rows: [[Float]] = [[0, 0, 0], [1e-7, -1e-7], [127, 0.5, 1.5, 2.5, -2.5, -0.5, -127], [Float](repeating: -3, count: 33)]
+        for n in [1, 7, 8, 15, 16, 17, 31, 64, 100, 2560] { rows.append(g.floats(count: n, magnitude: 10)) }
+        for bad in [Float.nan, .infinity, -.infinity] {
+            var r = g.floats(count: 40)
+            r[37] = bad
+            rows.append(r)
+            var r2 = g.floats(count: 40)
+            r2[3] = bad
+            rows.append(r2)
+        }
+        for row in rows {
+            let (expected, scales) = try ActivationQuantizer.quantize(row, rows: 1, columns: row.count)
+            for (name, f) in LayerKernels.runnableQuantizeRow {
+                var q = [Int8](repeating: 99, count: row.count)
+                let s = f(row, Int64(row.count), &q)
+                #expect(q == expected, "\(name) \(row.prefix(4))")
+                #expect(s == scales[0] || (s.isNaN && scales[0].isNaN), "\(name): \(s) vs \(scales[0])")
+            }
+        }
+    }
+}

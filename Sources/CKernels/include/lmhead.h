@@ -25,4 +25,11 @@ void tk_gemv_i8_avx2(const int8_t *w, const int8_t *x, int64_t rows, int64_t col
 void tk_gemv_i8_avxvnni(const int8_t *w, const int8_t *x, int64_t rows, int64_t cols, int32_t *out);
 void tk_gemv_i8_avx512vnni(const int8_t *w, const int8_t *x, int64_t rows, int64_t cols, int32_t *out);
 
+/// Per-row absmax Int8 quantization, bit-identical to TensorCore's ActivationQuantizer:
+/// s = 127 / max(max|x|, 1e-5), q = clamp(round_half_even(x * s), -128, 127). Returns s, or NaN
+/// (with q all zero) when the row holds a NaN or an infinity.
+float tk_quantize_row_portable(const float *x, int64_t n, int8_t *q);
+float tk_quantize_row_avx2(const float *x, int64_t n, int8_t *q);
+float tk_quantize_row_avx512(const float *x, int64_t n, int8_t *q);
+
 #endif
