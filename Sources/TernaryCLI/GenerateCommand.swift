@@ -49,11 +49,17 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "LM head format: int8 (fast) or float32 (exact reference).")
     var lmHead: String = "int8"
 
+    @Option(help: "Generate this many times with the same model and report the median speeds (min–max in the text).")
+    var `repeat`: Int = 1
+
     @Flag(help: "Ignore EOS and generate exactly --max-new-tokens tokens.")
     var ignoreEos = false
 
     @Flag(help: "Measure the streaming read bandwidth and print the decode ceiling.")
     var bandwidth = false
+
+    @Option(help: "Also compare the int8 and float32 LM heads on this many random tokens (0: skip).")
+    var compareLmHead: Int = 0
 
     @Flag(help: "Also print the layer tree (backend, shape, bytes of every layer).")
     var describe = false
@@ -87,6 +93,10 @@ struct GenerateCommand: ParsableCommand {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
         if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be int8 or float32, got '\(lmHead)'") }
+        if compareLmHead < 0 || compareLmHead > config.cacheCapacity {
+            throw ValidationError("--compare-lm-head must be in 0...\(config.cacheCapacity), got \(compareLmHead)")
+        }
+        if `repeat` < 1 { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
         if topK < 0 { throw ValidationError("--top-k must not be negative, got \(topK)") }
         if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
         if !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be ≥ 0, got \(temperature)") }
@@ -98,7 +108,7 @@ struct GenerateCommand: ParsableCommand {
         config.lmHeadFormat = LMHeadFormat(rawValue: lmHead)!
         let prompt = try GenerateCommand.parseTokens(tokens)
         // The cache only needs the positions this run uses.
-        config.kvCacheCapacity = prompt.count + maxNewTokens
+        config.kvCacheCapacity = max(prompt.count + maxNewTokens, compareLmHead)
         let context = try ComputeContext(threads: threads)
         let t0 = monotonicSeconds()
         let model = try BitNetModel.random(config: config, seed: seed, backend: BackendRegistry.backend(named: backend), context: context)
@@ -107,14 +117,22 @@ struct GenerateCommand: ParsableCommand {
         let parameters = GenerationParameters(
             maxNewTokens: maxNewTokens, temperature: temperature, topK: topK == 0 ? nil : topK,
             topP: topP >= 1 ? nil : topP, seed: seed, stopTokens: ignoreEos ? [] : nil)
-        let result = try model.generate(prompt: prompt, parameters: parameters)
+        var runs: [GenerationResult] = []
+        for _ in 0..<`repeat` { runs.append(try model.generate(prompt: prompt, parameters: parameters)) }
+        let result = runs[0]
+        let prefillSpeeds = runs.map(\.prefillTokensPerSecond).sorted()
+        let decodeSpeeds = runs.map(\.decodeTokensPerSecond).filter { !$0.isNaN }.sorted()
+        func median(_ v: [Double]) -> Double {
+            v.isEmpty ? .nan : (v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2)
+        }
+        let prefillSpeed = median(prefillSpeeds), decodeSpeed = median(decodeSpeeds)
         let measured = bandwidth ? MemoryBandwidth.streamingRead(threads: threads) : nil
         let bytes = model.weightBytesPerToken
         if json {
             func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
             var fields = ["\"tokens\": [\(result.tokens.map(String.init).joined(separator: ", "))]",
-                          "\"prefill_tokens_per_s\": \(num(result.prefillTokensPerSecond))",
-                          "\"decode_tokens_per_s\": \(num(result.decodeTokensPerSecond))"]
+                          "\"prefill_tokens_per_s\": \(num(prefillSpeed))",
+                          "\"decode_tokens_per_s\": \(num(decodeSpeed))"]
             if let bw = measured {
                 fields += ["\"bandwidth_gb_per_s\": \(num(bw / 1e9))", "\"weight_bytes_per_token\": \(bytes)",
                            "\"decode_ceiling_tokens_per_s\": \(num(bw / Double(bytes)))"]
@@ -122,12 +140,19 @@ struct GenerateCommand: ParsableCommand {
             print("{" + fields.joined(separator: ", ") + "}")
         } else {
             print("tokens: \(result.tokens.map(String.init).joined(separator: ","))")
-            print(String(format: "prefill: %d tokens in %.3f s = %.2f tokens/s", prompt.count, result.prefillSeconds,
-                         result.prefillTokensPerSecond))
-            print(String(format: "decode:  %d tokens in %.3f s = %.2f tokens/s%@", result.decodeSteps, result.decodeSeconds,
-                         result.decodeTokensPerSecond, result.stoppedAtStopToken ? " (stopped at EOS)" : ""))
+            let spread = { (v: [Double]) -> String in
+                runs.count > 1 && !v.isEmpty ? String(format: " (median of %d runs, min %.2f, max %.2f)", v.count, v.first!, v.last!) : ""
+            }
+            print(String(format: "prefill: %d tokens, %.2f tokens/s", prompt.count, prefillSpeed) + spread(prefillSpeeds))
+            print(String(format: "decode:  %d tokens, %.2f tokens/s", result.decodeSteps, decodeSpeed) + spread(decodeSpeeds)
+                  + (result.stoppedAtStopToken ? " (stopped at EOS)" : ""))
             print(String(format: "model:   %@ preset, backend %@, %d thread(s), LM head %@, %.2f GB of weights read per token, built in %.1f s",
                          preset, backend, threads, lmHead, Double(bytes) / 1e9, buildSeconds))
+            if compareLmHead > 0 {
+                var g = SeededGenerator(seed: seed ^ 0xC0FFEE)
+                let ids = (0..<compareLmHead).map { _ in Int(g.next() % UInt64(config.vocabSize)) }
+                print("LM head int8 vs float32: \(try model.compareLMHeadFormats(tokens: ids))")
+            }
             if let bw = measured {
                 print(String(format: "bandwidth: %.1f GB/s streaming read (%d thread(s)) → decode ceiling %.1f tokens/s",
                              bw / 1e9, threads, bw / Double(bytes)))
