@@ -9,5 +9,6 @@
 #include <stddef.h>
 
 #include "cpu_features.h"
+#include "lmhead.h"
 
 #endif
