@@ -32,7 +32,7 @@ let package = Package(
             dependencies: ["TensorCore", "COpenBLAS", "CKernels"],
             path: "Sources/Backends"
         ),
-        .target(name: "Layers", dependencies: ["TensorCore", "Backends"], path: "Sources/Layers"),
+        .target(name: "Layers", dependencies: ["TensorCore", "Backends", "CKernels"], path: "Sources/Layers"),
         .executableTarget(
             name: "TernaryCLI",
             dependencies: [
@@ -48,6 +48,7 @@ let package = Package(
         ),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "BackendsTests", dependencies: ["TensorCore", "Backends", "CKernels"]),
+        .testTarget(name: "LayersTests", dependencies: ["TensorCore", "Backends", "Layers"]),
         .testTarget(name: "CLITests", dependencies: ["TernaryCLI"]),
     ]
 )

@@ -12,9 +12,10 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             'ternary bench' alone runs a short default: every backend on the BitNet b1.58 2B4T \
             layer shapes at batch 1 and 64, one thread. See 'ternary bench kernels --help' for \
-            shapes, suites, batches, threads, memory regimes, k sweeps, JSON and plots.
+            shapes, suites, batches, threads, memory regimes, k sweeps, JSON and plots, and \
+            'ternary bench model --help' for end-to-end BitNet prefill and decode tokens/s.
             """,
-        subcommands: [KernelBenchCommand.self],
+        subcommands: [KernelBenchCommand.self, ModelBenchCommand.self],
         defaultSubcommand: KernelBenchCommand.self
     )
 }

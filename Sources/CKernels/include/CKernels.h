@@ -11,5 +11,6 @@
 #include "cpu_features.h"
 #include "bitpacked.h"
 #include "rsr.h"
+#include "lmhead.h"
 
 #endif

@@ -6,11 +6,6 @@ enum BenchPlots {
     /// Writes every chart the measurements support; returns the file names. The directory is
     /// created if needed; each file is written atomically.
     static func write(_ ms: [BenchMeasurement], to dir: String) throws -> [String] {
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        } catch {
-            throw TernaryKitError.file(path: dir, problem: "cannot create the plot directory: \(error.localizedDescription)")
-        }
         var files: [(String, String)] = []
 
         // Time against n on log axes, per (batch, threads, regime), when square shapes vary.
@@ -65,6 +60,17 @@ enum BenchPlots {
             files.append(("throughput-b\(parts[0])-t\(parts[1])-\(parts[2]).svg", SVGChart.render(chart)))
         }
 
+        try writeFiles(files, to: dir)
+        return files.map(\.0)
+    }
+
+    /// Writes `(name, svg)` pairs into `dir` (created if needed), each file atomically.
+    static func writeFiles(_ files: [(String, String)], to dir: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw TernaryKitError.file(path: dir, problem: "cannot create the plot directory: \(error.localizedDescription)")
+        }
         for (name, svg) in files {
             let url = URL(fileURLWithPath: dir).appendingPathComponent(name)
             do {
@@ -73,7 +79,6 @@ enum BenchPlots {
                 throw TernaryKitError.file(path: url.path, problem: "cannot write: \(error.localizedDescription)")
             }
         }
-        return files.map(\.0)
     }
 
     static func label(_ m: BenchMeasurement) -> String { m.backend }

@@ -1,0 +1,56 @@
+import TensorCore
+
+/// The token embedding: one Float32 row of `dimensions` values per token id.
+///
+/// With tied embeddings (BitNet b1.58 2B4T) the same table is the LM head's weight; the table is
+/// shared, not copied (`LMHead` holds the same array).
+public final class Embedding: Module {
+    /// `vocabularySize × dimensions`, row-major.
+    public private(set) var weight: [Float]
+    public let vocabularySize: Int
+    public let dimensions: Int
+    /// Called after `setParameter` replaces the table (the model re-ties the LM head here).
+    var onWeightChange: (() throws -> Void)?
+
+    /// An embedding table from `weight` (`vocabularySize × dimensions` values).
+    /// - Throws: `.invalidShape` for non-positive sizes, `.lengthMismatch` for a wrong count.
+    public init(weight: [Float], vocabularySize: Int, dimensions: Int) throws {
+        guard vocabularySize > 0, dimensions > 0 else {
+            throw TernaryKitError.invalidShape("embedding \(vocabularySize)×\(dimensions)")
+        }
+        guard weight.count == vocabularySize * dimensions else {
+            throw TernaryKitError.lengthMismatch(expected: vocabularySize * dimensions, actual: weight.count, what: "embedding table")
+        }
+        self.weight = weight
+        self.vocabularySize = vocabularySize
+        self.dimensions = dimensions
+    }
+
+    public override var parameterNames: [String] { ["weight"] }
+
+    public override func setParameter(_ name: String, _ value: ParameterValue) throws {
+        guard name == "weight", case .floats(let w) = value else {
+            throw TernaryKitError.invalidArgument("Embedding takes Float 'weight', got '\(name)'")
+        }
+        guard w.count == weight.count else {
+            throw TernaryKitError.lengthMismatch(expected: weight.count, actual: w.count, what: "embedding table")
+        }
+        weight = w
+        try onWeightChange?()
+    }
+
+    public override var parameterBytes: Int { weight.count * 4 }
+    public override var summary: String { "Embedding \(vocabularySize)x\(dimensions) [float32] \(formatBytes(parameterBytes))" }
+
+    /// Writes the rows of `tokens` into `out` (`tokens.count × dimensions`). Token ids are
+    /// checked by the caller (the model validates them once at its boundary).
+    public func lookup(_ tokens: [Int], into out: UnsafeMutableBufferPointer<Float>) {
+        precondition(out.count >= tokens.count * dimensions)
+        weight.withUnsafeBufferPointer { w in
+            for (t, id) in tokens.enumerated() {
+                precondition(id >= 0 && id < vocabularySize, "token id \(id) out of range")
+                (out.baseAddress! + t * dimensions).update(from: w.baseAddress! + id * dimensions, count: dimensions)
+            }
+        }
+    }
+}

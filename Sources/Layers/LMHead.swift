@@ -1,0 +1,137 @@
+import TensorCore
+
+/// The output projection from hidden states to vocabulary logits, `logits = E · h`.
+///
+/// It is not ternary. With tied embeddings it reads the embedding table itself (shared, not
+/// copied) in the `float32` format, or a per-row Int8 copy of it in the `int8` format.
+public final class LMHead: Module {
+    public let vocabularySize: Int
+    public let dimensions: Int
+    public private(set) var format: LMHeadFormat
+    /// True when the weight is the embedding table (no `lm_head.weight` in a checkpoint).
+    public let tied: Bool
+    /// Threads for the products.
+    public var threads: Int
+    /// `vocabularySize × dimensions` Float32 (the embedding table when tied).
+    private(set) var weight: [Float]
+    /// The `int8` form: values in [-127, 127] and one scale per row (`w ≈ q · rowScale`).
+    private(set) var quantizedWeight: [Int8] = []
+    private(set) var rowScales: [Float] = []
+    let workspace: Workspace
+
+    init(weight: [Float], vocabularySize: Int, dimensions: Int, format: LMHeadFormat, tied: Bool,
+         threads: Int, workspace: Workspace) {
+        self.weight = weight
+        self.vocabularySize = vocabularySize
+        self.dimensions = dimensions
+        self.format = format
+        self.tied = tied
+        self.threads = threads
+        self.workspace = workspace
+        super.init()
+        rebuild()
+    }
+
+    /// Replaces the Float weight (the model calls this when the tied embedding changes).
+    func setWeight(_ w: [Float]) {
+        precondition(w.count == vocabularySize * dimensions)
+        weight = w
+        rebuild()
+    }
+
+    /// Switches the format, building or dropping the Int8 copy.
+    public func setFormat(_ f: LMHeadFormat) {
+        format = f
+        rebuild()
+    }
+
+    private func rebuild() {
+        guard format == .int8 else {
+            quantizedWeight = []
+            rowScales = []
+            return
+        }
+        let n = dimensions
+        var q = [Int8](repeating: 0, count: vocabularySize * n)
+        var s = [Float](repeating: 0, count: vocabularySize)
+        weight.withUnsafeBufferPointer { wb in
+            q.withUnsafeMutableBufferPointer { qb in
+                s.withUnsafeMutableBufferPointer { sb in
+                    let w = SendableConstPointer(wb), qp = SendablePointer(qb), sp = SendablePointer(sb)
+                    // Each row quantized like an activation row: s = 127 / max|w|, q ∈ [-127, 127].
+                    let quantizeRow = LayerKernels.quantizeRow
+                    Parallel.forEachChunk(count: vocabularySize, threads: max(threads, 2), costPerItem: n) { rows in
+                        for r in rows { sp.base[r] = 1 / quantizeRow(w.base + r * n, Int64(n), qp.base + r * n) }
+                    }
+                }
+            }
+        }
+        quantizedWeight = q
+        rowScales = s
+    }
+
+    public override var parameterNames: [String] { tied ? [] : ["weight"] }
+
+    public override func setParameter(_ name: String, _ value: ParameterValue) throws {
+        guard !tied, name == "weight", case .floats(let w) = value else {
+            throw TernaryKitError.invalidArgument("LMHead\(tied ? " (tied to the embedding)" : "") takes no parameter '\(name)' of this kind")
+        }
+        guard w.count == vocabularySize * dimensions else {
+            throw TernaryKitError.lengthMismatch(expected: vocabularySize * dimensions, actual: w.count, what: "lm_head weight")
+        }
+        setWeight(w)
+    }
+
+    /// Bytes this head reads per token (and keeps beyond a tied embedding).
+    public var bytesPerToken: Int {
+        format == .float32 ? weight.count * 4 : quantizedWeight.count + rowScales.count * 4
+    }
+
+    public override var parameterBytes: Int { tied && format == .float32 ? 0 : bytesPerToken }
+
+    public override var summary: String {
+        let variant = format == .int8 ? " " + LayerKernels.gemvI8.variant : ""
+        return "LMHead \(vocabularySize)x\(dimensions) [\(format.rawValue)\(variant)\(tied ? ", tied" : "")] \(formatBytes(bytesPerToken)) read per token"
+    }
+
+    /// Logits for `rows` hidden states `h` (`rows × dimensions`) into `out` (`rows × vocabularySize`).
+    public func callAsFunction(_ h: UnsafeBufferPointer<Float>, rows: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        precondition(h.count >= rows * dimensions && out.count >= rows * vocabularySize)
+        let n = dimensions, v = vocabularySize
+        let o = SendablePointer(out)
+        switch format {
+        case .float32:
+            let dot = LayerKernels.dot
+            weight.withUnsafeBufferPointer { wb in
+                let w = SendableConstPointer(wb)
+                for r in 0..<rows {
+                    let x = SendableConstPointer(h.baseAddress! + r * n)
+                    Parallel.forEachChunk(count: v, threads: threads, granularity: 64, costPerItem: n) { range in
+                        for i in range { o.base[r * v + i] = dot(w.base + i * n, x.base, Int64(n)) }
+                    }
+                }
+            }
+        case .int8:
+            let qx = workspace.quantized(count: rows * n)
+            let qs = workspace.scales(count: rows)
+            LayerKernels.quantize(h, rows: rows, columns: n, into: qx, scales: qs, threads: threads)
+            let acc = workspace.accumulators(count: v)
+            let gemv = LayerKernels.gemvI8.function
+            let a = SendablePointer(acc)
+            quantizedWeight.withUnsafeBufferPointer { wb in
+                rowScales.withUnsafeBufferPointer { sb in
+                    let w = SendableConstPointer(wb)
+                    let s = SendableConstPointer(sb)
+                    for r in 0..<rows {
+                        let x = SendableConstPointer(qx.baseAddress! + r * n)
+                        let inverse = 1 / qs[r]
+                        Parallel.forEachChunk(count: v, threads: threads, granularity: 64, costPerItem: n) { range in
+                            gemv(w.base + range.lowerBound * n, x.base, Int64(range.count), Int64(n), a.base + range.lowerBound)
+                            for i in range { o.base[r * v + i] = Float(a.base[i]) * s.base[i] * inverse }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+/// How the LM head keeps its (non-ternary) weight.
+///
+/// - `float32`: the embedding table itself (tied), the exact reference: 4 bytes per weight,
+///   1.31 GB read per token for 2B4T, which alone caps decoding near 19 tokens/s at 25 GB/s.
+/// - `int8`: each row quantized to Int8 with its own absmax scale (1 byte per weight, a quarter
+///   of the traffic), the activations quantized per token like a BitLinear input, and an exact
+///   Int8 GEMV (AVX-512 VNNI / AVX-VNNI / AVX2 / portable). Logits differ from `float32` by the
+///   two quantizations; `docs/performance/layers.md` measures by how much.
+public enum LMHeadFormat: String, Codable, Sendable, CaseIterable {
+    case float32
+    case int8
+}

@@ -1,0 +1,150 @@
+import Foundation
+import Backends
+import TensorCore
+
+/// A node of a model's layer tree, in the manner of mlx-swift's `Module`.
+///
+/// Each layer is a class that names its children by the key they have in a Hugging Face
+/// checkpoint, so that a path built by joining keys with "." (`model.layers.3.mlp.gate_proj`) is
+/// both how a user selects layers (`setBackend(_:where:)`) and how a checkpoint loader finds the
+/// tensor `model.layers.3.mlp.gate_proj.weight` (`setParameter(_:_:)`).
+///
+/// Layers are reference types and not thread-safe: one model runs one forward pass at a time
+/// (its products use several threads inside).
+open class Module {
+    public init() {}
+
+    /// The direct children, each with its key relative to this layer (a key may contain dots,
+    /// e.g. `model.embed_tokens` under the root).
+    open var children: [(key: String, module: Module)] { [] }
+
+    /// The names of the tensors this layer itself owns (e.g. `["weight"]`), without the path.
+    open var parameterNames: [String] { [] }
+
+    /// Replaces this layer's own tensor `name` (one of `parameterNames`).
+    /// - Throws: `.invalidArgument` for an unknown name or a value of the wrong kind,
+    ///   `.lengthMismatch` / `.invalidShape` when the shape does not match the layer.
+    open func setParameter(_ name: String, _ value: ParameterValue) throws {
+        throw TernaryKitError.invalidArgument("\(typeName) has no parameter '\(name)'")
+    }
+
+    /// One line about this layer alone: its kind, shape, backend and bytes.
+    open var summary: String { typeName }
+
+    /// Bytes this layer itself keeps for its parameters (children not included).
+    open var parameterBytes: Int { 0 }
+
+    /// The type name shown in descriptions.
+    public var typeName: String { String(describing: type(of: self)) }
+
+    /// This layer and every descendant, depth first in child order, with full paths
+    /// (`prefix` joined to each key with "."). The receiver itself has path `prefix`.
+    public final func namedModules(prefix: String = "") -> [(path: String, module: Module)] {
+        var out: [(path: String, module: Module)] = [(prefix, self)]
+        for (key, child) in children {
+            out += child.namedModules(prefix: prefix.isEmpty ? key : prefix + "." + key)
+        }
+        return out
+    }
+
+    /// Every `BitLinear` in this subtree with its full path.
+    public final func bitLinears(prefix: String = "") -> [(path: String, layer: BitLinear)] {
+        namedModules(prefix: prefix).compactMap { p, m in (m as? BitLinear).map { (p, $0) } }
+    }
+
+    /// The layer at `path` relative to this one ("" is the receiver), or nil.
+    public final func module(at path: String) -> Module? {
+        if path.isEmpty { return self }
+        for (key, child) in children {
+            if path == key { return child }
+            if path.hasPrefix(key + ".") { return child.module(at: String(path.dropFirst(key.count + 1))) }
+        }
+        return nil
+    }
+
+    /// Every parameter key in this subtree, e.g. `model.layers.0.self_attn.q_proj.weight`.
+    public final func parameterKeys(prefix: String = "") -> [String] {
+        namedModules(prefix: prefix).flatMap { path, m in
+            m.parameterNames.map { path.isEmpty ? $0 : path + "." + $0 }
+        }
+    }
+
+    /// Sets the tensor with the full key `key` (relative to this layer), e.g.
+    /// `model.norm.weight`: the path up to the last "." selects the layer, the rest names its
+    /// parameter. This is the hook a checkpoint loader uses.
+    /// - Throws: `.invalidArgument` when no layer or parameter has that key, and the layer's
+    ///   own shape errors.
+    open func setParameter(key: String, _ value: ParameterValue) throws {
+        let (path, name): (String, String)
+        if let dot = key.lastIndex(of: ".") {
+            (path, name) = (String(key[..<dot]), String(key[key.index(after: dot)...]))
+        } else {
+            (path, name) = ("", key)
+        }
+        guard let target = module(at: path) else {
+            throw TernaryKitError.invalidArgument("no layer at '\(path)' for parameter key '\(key)'")
+        }
+        guard target.parameterNames.contains(name) else {
+            throw TernaryKitError.invalidArgument("layer '\(path)' (\(target.typeName)) has no parameter '\(name)'")
+        }
+        try target.setParameter(name, value)
+    }
+
+    /// Swaps the backend of every `BitLinear` in this subtree for which `predicate(path, layer)`
+    /// holds, re-preparing each matching weight once (from the `TernaryMatrix` the layer keeps).
+    ///
+    /// Paths passed to `predicate` are full paths from this layer (`prefix` first), so on a
+    /// `BitNetModel` they are checkpoint keys such as `model.layers.3.mlp.down_proj`.
+    /// - Parameter context: the thread count for the new kernels; nil keeps each layer's own.
+    /// - Returns: the number of layers swapped.
+    /// - Throws: the backend's `prepare` error; layers swapped before the failing one keep
+    ///   their new backend, the failing one and the rest keep their old one.
+    @discardableResult
+    public final func setBackend(
+        _ backend: any LinearBackend, context: ComputeContext? = nil, prefix: String = "",
+        where predicate: (String, BitLinear) -> Bool = { _, _ in true }
+    ) throws -> Int {
+        var n = 0
+        for (path, layer) in bitLinears(prefix: prefix) where predicate(path, layer) {
+            try layer.prepare(backend: backend, context: context ?? layer.context)
+            n += 1
+        }
+        return n
+    }
+
+    /// The tree, one layer per line, indented by depth, with each layer's summary, and a total.
+    public final func treeDescription(prefix: String = "") -> String {
+        var lines: [String] = []
+        var total = 0
+        func walk(_ m: Module, _ key: String, _ depth: Int) {
+            total += m.parameterBytes
+            let label = key.isEmpty ? m.typeName : key
+            lines.append(String(repeating: "  ", count: depth) + label + ": " + m.summary)
+            for (k, c) in m.children { walk(c, k, depth + 1) }
+        }
+        walk(self, prefix, 0)
+        lines.append("total parameter bytes: \(total) (\(formatBytes(total)))")
+        return lines.joined(separator: "\n")
+    }
+
+    /// Total bytes kept for parameters in this subtree.
+    public final var totalParameterBytes: Int {
+        namedModules().reduce(0) { $0 + $1.module.parameterBytes }
+    }
+}
+
+/// A value for `Module.setParameter`: a ternary weight (with its scale) for `BitLinear`, or
+/// Float32 values for embeddings and norms.
+public enum ParameterValue: Sendable {
+    case ternary(TernaryMatrix)
+    case floats([Float])
+}
+
+/// "1.31 GB" style byte counts for descriptions.
+func formatBytes(_ n: Int) -> String {
+    let d = Double(n)
+    if d >= 1e9 { return String(format: "%.2f GB", d / 1e9) }
+    if d >= 1e6 { return String(format: "%.2f MB", d / 1e6) }
+    if d >= 1e3 { return String(format: "%.1f kB", d / 1e3) }
+    return "\(n) B"
+}

@@ -1,0 +1,65 @@
+import TensorCore
+
+/// Root-mean-square normalization with a learned gain, as in Llama / BitNet:
+/// `y = x / √(mean(x²) + ε) · weight`, per row, in Float32.
+public final class RMSNorm: Module {
+    /// The per-feature gain.
+    public private(set) var weight: [Float]
+    /// ε, added to the mean square (`rms_norm_eps`).
+    public let epsilon: Float
+    public var dimensions: Int { weight.count }
+
+    /// A norm over `dimensions` features with all gains 1.
+    /// - Throws: `.invalidShape` for `dimensions < 1`, `.invalidArgument` for a negative or non-finite ε.
+    public init(dimensions: Int, epsilon: Float) throws {
+        guard dimensions > 0 else { throw TernaryKitError.invalidShape("RMSNorm over \(dimensions) features") }
+        guard epsilon >= 0, epsilon.isFinite else { throw TernaryKitError.invalidArgument("RMSNorm epsilon \(epsilon)") }
+        weight = [Float](repeating: 1, count: dimensions)
+        self.epsilon = epsilon
+    }
+
+    public override var parameterNames: [String] { ["weight"] }
+
+    public override func setParameter(_ name: String, _ value: ParameterValue) throws {
+        guard name == "weight", case .floats(let w) = value else {
+            throw TernaryKitError.invalidArgument("RMSNorm takes Float 'weight', got '\(name)'")
+        }
+        guard w.count == weight.count else {
+            throw TernaryKitError.lengthMismatch(expected: weight.count, actual: w.count, what: "RMSNorm weight")
+        }
+        weight = w
+    }
+
+    public override var parameterBytes: Int { weight.count * 4 }
+    public override var summary: String { "RMSNorm \(dimensions) eps=\(epsilon)" }
+
+    /// Normalizes `rows` rows of `x` into `y` (`y` may be `x`).
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>) {
+        let n = dimensions
+        precondition(x.count >= rows * n && y.count >= rows * n)
+        weight.withUnsafeBufferPointer { g in
+            for r in 0..<rows {
+                let xr = x.baseAddress! + r &* n, yr = y.baseAddress! + r &* n
+                var acc = SIMD8<Float>()
+                var i = 0
+                while i &+ 8 <= n {
+                    let v = UnsafeRawPointer(xr + i).loadUnaligned(as: SIMD8<Float>.self)
+                    acc += v * v
+                    i &+= 8
+                }
+                var ss = acc.sum()
+                while i < n { ss += xr[i] * xr[i]; i &+= 1 }
+                let inv = 1 / (ss / Float(n) + epsilon).squareRoot()
+                for j in 0..<n { yr[j] = xr[j] * inv * g[j] }
+            }
+        }
+    }
+
+    /// Array convenience over `x.count / dimensions` rows.
+    public func callAsFunction(_ x: [Float]) -> [Float] {
+        precondition(x.count % dimensions == 0)
+        var y = x
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { self(xp, rows: x.count / dimensions, into: $0) } }
+        return y
+    }
+}

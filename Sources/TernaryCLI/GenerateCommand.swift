@@ -1,0 +1,162 @@
+import ArgumentParser
+import Backends
+import Foundation
+import Layers
+import TensorCore
+
+/// `ternary generate`: greedy or sampled generation with a random-weight BitNet b1.58 model,
+/// reporting prefill and decode speeds separately.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate token ids with a random-weight BitNet b1.58 model and report prefill / decode tokens/s.",
+        discussion: """
+            The model has the preset's shapes and random weights from --seed (nothing is \
+            downloaded). The prompt runs as one batch (prefill), then tokens are decoded one at a \
+            time with the KV cache. Use a release build for timings. With --bandwidth, the \
+            streaming read bandwidth is measured in the same run and the decode ceiling \
+            (bandwidth ÷ weight bytes read per token) is printed next to the speed.
+            """
+    )
+
+    @Option(help: "Model shapes: 2b4t (BitNet b1.58 2B4T) or tiny.")
+    var preset: String = "tiny"
+
+    @Option(help: "Comma-separated prompt token ids, e.g. 1,2,3.")
+    var tokens: String
+
+    @Option(help: "The most tokens to generate.")
+    var maxNewTokens: Int = 16
+
+    @Option(help: "Backend of every ternary layer (see 'ternary info').")
+    var backend: String = "naive"
+
+    @Option(help: "Thread count.")
+    var threads: Int = 1
+
+    @Option(help: "Seed of the random weights and of sampling.")
+    var seed: UInt64 = 42
+
+    @Option(help: "Sampling temperature; 0 is greedy.")
+    var temperature: Float = 0
+
+    @Option(help: "Sample among the k most likely tokens (0: all).")
+    var topK: Int = 0
+
+    @Option(help: "Nucleus sampling mass in (0, 1].")
+    var topP: Float = 1
+
+    @Option(help: "LM head format: int8 (fast) or float32 (exact reference).")
+    var lmHead: String = "int8"
+
+    @Option(help: "Generate this many times with the same model and report the median speeds (min–max in the text).")
+    var `repeat`: Int = 1
+
+    @Flag(help: "Ignore EOS and generate exactly --max-new-tokens tokens.")
+    var ignoreEos = false
+
+    @Flag(help: "Measure the streaming read bandwidth and print the decode ceiling.")
+    var bandwidth = false
+
+    @Option(help: "Also compare the int8 and float32 LM heads on this many random tokens (0: skip).")
+    var compareLmHead: Int = 0
+
+    @Flag(help: "Also print the layer tree (backend, shape, bytes of every layer).")
+    var describe = false
+
+    @Flag(help: "Print one JSON object: {\"tokens\": [...], \"prefill_tokens_per_s\": x, \"decode_tokens_per_s\": y}.")
+    var json = false
+
+    /// Parses "1,2,3" into ids (whitespace allowed), rejecting anything else.
+    static func parseTokens(_ text: String) throws -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !parts.isEmpty, !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ValidationError("--tokens: empty token list")
+        }
+        return try parts.map { p in
+            guard let v = Int(p), v >= 0 else { throw ValidationError("--tokens: '\(p)' is not a token id (a non-negative integer)") }
+            return v
+        }
+    }
+
+    func validate() throws {
+        let config: BitNetConfig
+        do { config = try BitNetConfig.preset(named: preset) } catch { throw ValidationError("--preset: \(error)") }
+        let ids = try GenerateCommand.parseTokens(tokens)
+        if let bad = ids.first(where: { $0 >= config.vocabSize }) {
+            throw ValidationError("--tokens: id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
+        }
+        if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1, got \(maxNewTokens)") }
+        if ids.count + maxNewTokens - 1 > config.cacheCapacity {
+            throw ValidationError("prompt (\(ids.count)) + --max-new-tokens (\(maxNewTokens)) exceed the context \(config.cacheCapacity)")
+        }
+        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
+        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be int8 or float32, got '\(lmHead)'") }
+        if compareLmHead < 0 || compareLmHead > config.cacheCapacity {
+            throw ValidationError("--compare-lm-head must be in 0...\(config.cacheCapacity), got \(compareLmHead)")
+        }
+        if `repeat` < 1 { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
+        if topK < 0 { throw ValidationError("--top-k must not be negative, got \(topK)") }
+        if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+        if !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be ≥ 0, got \(temperature)") }
+    }
+
+    func run() throws {
+        OpenBLASCore.reexecWithBestCoreIfNeeded()
+        var config = try BitNetConfig.preset(named: preset)
+        config.lmHeadFormat = LMHeadFormat(rawValue: lmHead)!
+        let prompt = try GenerateCommand.parseTokens(tokens)
+        // The cache only needs the positions this run uses.
+        config.kvCacheCapacity = max(prompt.count + maxNewTokens, compareLmHead)
+        let context = try ComputeContext(threads: threads)
+        let t0 = monotonicSeconds()
+        let model = try BitNetModel.random(config: config, seed: seed, backend: BackendRegistry.backend(named: backend), context: context)
+        let buildSeconds = monotonicSeconds() - t0
+        if describe && !json { print(model.treeDescription()) }
+        let parameters = GenerationParameters(
+            maxNewTokens: maxNewTokens, temperature: temperature, topK: topK == 0 ? nil : topK,
+            topP: topP >= 1 ? nil : topP, seed: seed, stopTokens: ignoreEos ? [] : nil)
+        var runs: [GenerationResult] = []
+        for _ in 0..<`repeat` { runs.append(try model.generate(prompt: prompt, parameters: parameters)) }
+        let result = runs[0]
+        let prefillSpeeds = runs.map(\.prefillTokensPerSecond).sorted()
+        let decodeSpeeds = runs.map(\.decodeTokensPerSecond).filter { !$0.isNaN }.sorted()
+        func median(_ v: [Double]) -> Double {
+            v.isEmpty ? .nan : (v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2)
+        }
+        let prefillSpeed = median(prefillSpeeds), decodeSpeed = median(decodeSpeeds)
+        let measured = bandwidth ? MemoryBandwidth.streamingRead(threads: threads) : nil
+        let bytes = model.weightBytesPerToken
+        if json {
+            func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
+            var fields = ["\"tokens\": [\(result.tokens.map(String.init).joined(separator: ", "))]",
+                          "\"prefill_tokens_per_s\": \(num(prefillSpeed))",
+                          "\"decode_tokens_per_s\": \(num(decodeSpeed))"]
+            if let bw = measured {
+                fields += ["\"bandwidth_gb_per_s\": \(num(bw / 1e9))", "\"weight_bytes_per_token\": \(bytes)",
+                           "\"decode_ceiling_tokens_per_s\": \(num(bw / Double(bytes)))"]
+            }
+            print("{" + fields.joined(separator: ", ") + "}")
+        } else {
+            print("tokens: \(result.tokens.map(String.init).joined(separator: ","))")
+            let spread = { (v: [Double]) -> String in
+                runs.count > 1 && !v.isEmpty ? String(format: " (median of %d runs, min %.2f, max %.2f)", v.count, v.first!, v.last!) : ""
+            }
+            print(String(format: "prefill: %d tokens, %.2f tokens/s", prompt.count, prefillSpeed) + spread(prefillSpeeds))
+            print(String(format: "decode:  %d tokens, %.2f tokens/s", result.decodeSteps, decodeSpeed) + spread(decodeSpeeds)
+                  + (result.stoppedAtStopToken ? " (stopped at EOS)" : ""))
+            print(String(format: "model:   %@ preset, backend %@, %d thread(s), LM head %@, %.2f GB of weights read per token, built in %.1f s",
+                         preset, backend, threads, lmHead, Double(bytes) / 1e9, buildSeconds))
+            if compareLmHead > 0 {
+                var g = SeededGenerator(seed: seed ^ 0xC0FFEE)
+                let ids = (0..<compareLmHead).map { _ in Int(g.next() % UInt64(config.vocabSize)) }
+                print("LM head int8 vs float32: \(try model.compareLMHeadFormats(tokens: ids))")
+            }
+            if let bw = measured {
+                print(String(format: "bandwidth: %.1f GB/s streaming read (%d thread(s)) → decode ceiling %.1f tokens/s",
+                             bw / 1e9, threads, bw / Double(bytes)))
+            }
+        }
+    }
+}

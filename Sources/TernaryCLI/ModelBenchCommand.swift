@@ -1,0 +1,162 @@
+import ArgumentParser
+import Backends
+import Foundation
+import Layers
+import TensorCore
+
+/// `ternary bench model`: end-to-end prefill and decode tokens/s of a random-weight BitNet
+/// b1.58 model on each backend, next to the memory-bandwidth ceiling of the formats used.
+struct ModelBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Prefill and decode tokens/s of a random-weight BitNet model per backend and thread count.",
+        discussion: """
+            One model is built with the preset's shapes and random weights (nothing is \
+            downloaded); for each backend every ternary layer is re-prepared (setBackend), then \
+            for each thread count a prompt of --prompt-tokens random ids is prefilled as one batch \
+            and --new-tokens tokens are decoded with the KV cache (EOS ignored). The machine's \
+            streaming read bandwidth is measured in the same run; the ceiling is that bandwidth \
+            divided by the bytes of weights read per decoded token (ternary layers in the \
+            backend's format plus the LM head).
+            """
+    )
+
+    @Option(help: "Model shapes: 2b4t (BitNet b1.58 2B4T) or tiny.")
+    var preset: String = "tiny"
+
+    @Option(help: "Comma-separated backend names (default: all registered).")
+    var backends: String?
+
+    @Option(name: .customLong("threads"), help: "Thread count (repeatable; default 1).")
+    var threadCounts: [Int] = []
+
+    @Option(help: "Prompt length (prefill batch).")
+    var promptTokens: Int = 128
+
+    @Option(help: "Tokens decoded after the prompt.")
+    var newTokens: Int = 32
+
+    @Option(help: "Runs per (backend, threads); the median speeds are reported.")
+    var `repeat`: Int = 1
+
+    @Option(help: "LM head format: int8 (fast) or float32 (exact reference).")
+    var lmHead: String = "int8"
+
+    @Option(help: "Seed of the random weights and prompt.")
+    var seed: UInt64 = 42
+
+    @Flag(help: "Print one JSON object per (backend, threads).")
+    var json = false
+
+    @Option(help: "Write an SVG chart of tokens/s per backend into this directory.")
+    var plot: String?
+
+    @Flag(help: "No progress line on stderr.")
+    var quiet = false
+
+    func validate() throws {
+        let config: BitNetConfig
+        do { config = try BitNetConfig.preset(named: preset) } catch { throw ValidationError("--preset: \(error)") }
+        if let t = threadCounts.first(where: { $0 < 1 }) { throw ValidationError("--threads must be at least 1, got \(t)") }
+        if promptTokens < 1 { throw ValidationError("--prompt-tokens must be at least 1, got \(promptTokens)") }
+        if newTokens < 1 { throw ValidationError("--new-tokens must be at least 1, got \(newTokens)") }
+        if promptTokens + newTokens > config.cacheCapacity {
+            throw ValidationError("--prompt-tokens + --new-tokens (\(promptTokens + newTokens)) exceed the context \(config.cacheCapacity)")
+        }
+        if `repeat` < 1 { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
+        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be int8 or float32, got '\(lmHead)'") }
+        if let list = backends {
+            do { _ = try BackendRegistry.backends(list: list) } catch { throw ValidationError("--backends: \(error)") }
+        }
+    }
+
+    struct Row {
+        var backend: String
+        var threads: Int
+        var prefill: Double
+        var decode: Double
+        var bandwidth: Double
+        var bytesPerToken: Int
+        var ceiling: Double { bandwidth / Double(bytesPerToken) }
+
+        var jsonLine: String {
+            func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
+            return "{\"backend\":\"\(backend)\",\"threads\":\(threads),\"prefill_tokens_per_s\":\(num(prefill)),"
+                + "\"decode_tokens_per_s\":\(num(decode)),\"ceiling_tokens_per_s\":\(num(ceiling)),"
+                + "\"bandwidth_gb_per_s\":\(num(bandwidth / 1e9)),\"weight_bytes_per_token\":\(bytesPerToken)}"
+        }
+    }
+
+    func run() throws {
+        OpenBLASCore.reexecWithBestCoreIfNeeded()
+        let backendList = try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all
+        let threadList = threadCounts.isEmpty ? [1] : threadCounts
+        var config = try BitNetConfig.preset(named: preset)
+        config.lmHeadFormat = LMHeadFormat(rawValue: lmHead)!
+        config.kvCacheCapacity = promptTokens + newTokens
+
+        var progress = Progress(total: backendList.count * threadList.count + 1, quiet: quiet)
+        progress.step("building the \(preset) model and measuring bandwidth")
+        let model = try BitNetModel.random(config: config, seed: seed, backend: backendList[0], context: .singleThreaded)
+        var bandwidth: [Int: Double] = [:]
+        for t in threadList { bandwidth[t] = MemoryBandwidth.streamingRead(threads: t) }
+        var rng = SeededGenerator(seed: seed &+ 1)
+        let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(config.vocabSize)) }
+        let parameters = GenerationParameters(maxNewTokens: newTokens + 1, seed: seed, stopTokens: [])
+
+        var rows: [Row] = []
+        for backend in backendList {
+            try model.setBackend(backend)
+            for threads in threadList {
+                progress.step("\(backend.name), \(threads) thread(s)")
+                try model.setContext(ComputeContext(threads: threads))
+                var prefill: [Double] = [], decode: [Double] = []
+                for _ in 0..<`repeat` {
+                    let r = try model.generate(prompt: prompt, parameters: parameters)
+                    prefill.append(r.prefillTokensPerSecond)
+                    decode.append(r.decodeTokensPerSecond)
+                }
+                let row = Row(backend: backend.name, threads: threads, prefill: median(prefill), decode: median(decode),
+                              bandwidth: bandwidth[threads]!, bytesPerToken: model.weightBytesPerToken)
+                rows.append(row)
+                if json {
+                    progress.finish()
+                    print(row.jsonLine)
+                    fflush(nil)
+                }
+            }
+        }
+        progress.finish()
+        if !json { print(render(rows, config: config)) }
+        if let dir = plot {
+            let series = threadList.map { t in
+                ("\(t) thread(s) decode", backendList.map { b in rows.first { $0.backend == b.name && $0.threads == t }?.decode ?? .nan })
+            } + threadList.map { t in
+                ("\(t) thread(s) prefill", backendList.map { b in rows.first { $0.backend == b.name && $0.threads == t }?.prefill ?? .nan })
+            }
+            let chart = SVGChart.Bars(title: "BitNet \(preset): tokens per second", yLabel: "tokens per second",
+                                      categories: backendList.map(\.name), series: series)
+            try BenchPlots.writeFiles([("model-\(preset)-tokens-per-s.svg", SVGChart.render(chart))], to: dir)
+        }
+    }
+
+    func median(_ v: [Double]) -> Double {
+        let s = v.filter { !$0.isNaN }.sorted()
+        guard !s.isEmpty else { return .nan }
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    func render(_ rows: [Row], config: BitNetConfig) -> String {
+        var lines = [
+            "BitNet \(preset) (random weights), prompt \(promptTokens) tokens, \(newTokens) decoded, LM head \(lmHead)",
+            "backend    thr  prefill tok/s  decode tok/s  MB/token  bandwidth GB/s  ceiling tok/s  decode/ceiling",
+        ]
+        for r in rows {
+            lines.append(String(format: "%@ %3d  %13.2f  %12.2f  %8.1f  %14.1f  %13.2f  %13.0f%%",
+                                r.backend.padding(toLength: 10, withPad: " ", startingAt: 0), r.threads, r.prefill, r.decode,
+                                Double(r.bytesPerToken) / 1e6, r.bandwidth / 1e9, r.ceiling, 100 * r.decode / r.ceiling))
+        }
+        lines.append("OpenBLAS core: \(OpenBLASInfo.coreName)")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,91 @@
+import Testing
+import TensorCore
+@testable import Layers
+
+/// The Int8 LM head: its C GEMV variants against a plain product, its logits against the
+/// Float32 head within the bound its two quantizations allow.
+@Suite struct LMHeadTests {
+    @Test func everyGemvVariantIsExact() {
+        var g = SeededGenerator(seed: 4)
+        for (rows, cols) in [(1, 1), (3, 31), (5, 32), (9, 33), (64, 100), (7, 2560)] {
+            let w = g.int8s(count: rows * cols, in: -127...127)
+            let x = g.int8s(count: cols)
+            var expected = [Int32](repeating: 0, count: rows)
+            for r in 0..<rows {
+                var s: Int32 = 0
+                for c in 0..<cols { s += Int32(w[r * cols + c]) * Int32(x[c]) }
+                expected[r] = s
+            }
+            // Extremes: every x = -128 against w = ±127.
+            let wx = (0..<(rows * cols)).map { $0 % 2 == 0 ? Int8(127) : Int8(-127) }
+            let xx = [Int8](repeating: -128, count: cols)
+            for (name, f) in LayerKernels.runnableGemvI8 {
+                var y = [Int32](repeating: 0, count: rows)
+                f(w, x, Int64(rows), Int64(cols), &y)
+                #expect(y == expected, "\(name) \(rows)x\(cols)")
+                var yx = [Int32](repeating: 0, count: rows)
+                var ex = [Int32](repeating: 0, count: rows)
+                tk_reference(wx, xx, rows, cols, &ex)
+                f(wx, xx, Int64(rows), Int64(cols), &yx)
+                #expect(yx == ex, "\(name) extremes \(rows)x\(cols)")
+            }
+        }
+    }
+
+    func tk_reference(_ w: [Int8], _ x: [Int8], _ rows: Int, _ cols: Int, _ out: inout [Int32]) {
+        for r in 0..<rows { out[r] = (0..<cols).reduce(Int32(0)) { $0 + Int32(w[r * cols + $1]) * Int32(x[$1]) } }
+    }
+
+    @Test func int8LogitsStayWithinTheQuantizationBound() throws {
+        var g = SeededGenerator(seed: 8)
+        let v = 300, n = 96
+        let table = g.gaussians(count: v * n, standardDeviation: 0.05)
+        let ws = Workspace()
+        let exact = LMHead(weight: table, vocabularySize: v, dimensions: n, format: .float32, tied: true, threads: 2, workspace: ws)
+        let small = LMHead(weight: table, vocabularySize: v, dimensions: n, format: .int8, tied: true, threads: 2, workspace: ws)
+        #expect(small.bytesPerToken < exact.bytesPerToken / 3)
+        for _ in 0..<5 {
+            let h = g.gaussians(count: n)
+            var a = [Float](repeating: 0, count: v), b = a
+            h.withUnsafeBufferPointer { hp in
+                a.withUnsafeMutableBufferPointer { exact(hp, rows: 1, into: $0) }
+                b.withUnsafeMutableBufferPointer { small(hp, rows: 1, into: $0) }
+            }
+            // |Σ w·x − Σ ŵ·x̂| ≤ Σ |w|·|x − x̂| + Σ |w − ŵ|·|x̂| with |x − x̂| ≤ ½·max|x|/127 and
+            // |w − ŵ| ≤ ½·max|w_row|/127 (plus Float rounding).
+            let xmax = h.map { abs($0) }.max()!
+            for o in 0..<v {
+                let row = table[(o * n)..<((o + 1) * n)]
+                let wmax = row.map { abs($0) }.max()!
+                let bound = row.reduce(Float(0)) { $0 + abs($1) } * 0.5 * xmax / 127 + Float(n) * 0.5 * wmax / 127 * xmax * 1.01
+                #expect(abs(a[o] - b[o]) <= bound * 1.01 + 1e-5, "row \(o)")
+            }
+        }
+    }
+}
+
+/// The C row quantizer against TensorCore's `ActivationQuantizer`, bit for bit.
+@Suite struct QuantizerTests {
+    @Test func everyVariantMatchesActivationQuantizer() throws {
+        var g = SeededGenerator(seed: 12)
+        var rows: [[Float]] = [[0, 0, 0], [1e-7, -1e-7], [127, 0.5, 1.5, 2.5, -2.5, -0.5, -127], [Float](repeating: -3, count: 33)]
+        for n in [1, 7, 8, 15, 16, 17, 31, 64, 100, 2560] { rows.append(g.floats(count: n, magnitude: 10)) }
+        for bad in [Float.nan, .infinity, -.infinity] {
+            var r = g.floats(count: 40)
+            r[37] = bad
+            rows.append(r)
+            var r2 = g.floats(count: 40)
+            r2[3] = bad
+            rows.append(r2)
+        }
+        for row in rows {
+            let (expected, scales) = try ActivationQuantizer.quantize(row, rows: 1, columns: row.count)
+            for (name, f) in LayerKernels.runnableQuantizeRow {
+                var q = [Int8](repeating: 99, count: row.count)
+                let s = f(row, Int64(row.count), &q)
+                #expect(q == expected, "\(name) \(row.prefix(4))")
+                #expect(s == scales[0] || (s.isNaN && scales[0].isNaN), "\(name): \(s) vs \(scales[0])")
+            }
+        }
+    }
+}
