@@ -61,7 +61,7 @@ public enum BitNetCheckpointConfig {
         do {
             file = try JSONDecoder().decode(File.self, from: data)
         } catch let error as DecodingError {
-            throw fail(describe(error))
+            throw fail(describe(error, data: data))
         } catch let error as TernaryKitError {
             if case .invalidArgument(let m) = error { throw fail(m) }
             throw fail("\(error)")
@@ -116,7 +116,7 @@ public enum BitNetCheckpointConfig {
             hiddenSize: hidden, intermediateSize: file.intermediateSize ?? 6912, numHiddenLayers: layers,
             numAttentionHeads: heads, numKeyValueHeads: file.numKeyValueHeads ?? 5, rmsNormEps: Float(eps),
             ropeTheta: file.ropeTheta ?? 500_000, vocabSize: file.vocabSize ?? 128_256,
-            maxPositionEmbeddings: file.maxPositionEmbeddings ?? 2048, bosTokenId: file.bosTokenId ?? -1,
+            maxPositionEmbeddings: file.maxPositionEmbeddings ?? 2048, bosTokenId: file.bosTokenId,
             eosTokenIds: file.eosTokenIds, tieWordEmbeddings: file.tieWordEmbeddings ?? false,
             modelType: modelType, hiddenAct: file.hiddenAct ?? "relu2")
         do { try config.validate() } catch let error as TernaryKitError {
@@ -176,7 +176,11 @@ public enum BitNetCheckpointConfig {
     static func doubleText(_ value: Double) -> String { "\(value)" }
 
     /// Describes a decoding failure with the JSON path of the field.
-    static func describe(_ error: DecodingError) -> String {
+    ///
+    /// Foundation's decoder reports a number that does not fit an integer field (a fraction, or
+    /// beyond `Int`) as "not valid JSON" without a path; the text is then parsed again loosely to
+    /// name the field.
+    static func describe(_ error: DecodingError, data: Data) -> String {
         func field(_ path: [any CodingKey]) -> String {
             path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
         }
@@ -189,8 +193,16 @@ public enum BitNetCheckpointConfig {
             return "missing field \"\(field(c.codingPath + [key]))\""
         case .dataCorrupted(let c):
             if c.codingPath.isEmpty {
-                let underlying = (c.underlyingError as NSError?).map { " (\($0.localizedDescription))" } ?? ""
-                return "not valid JSON: \(c.debugDescription)\(underlying)"
+                guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                    return "not valid JSON: \(c.debugDescription)"
+                }
+                for key in File.Keys.integerKeys {
+                    if let n = object[key.rawValue] as? NSNumber, !(n is Bool) {
+                        let d = n.doubleValue
+                        if d != d.rounded() || d.magnitude >= 0x1p62 { return "field \"\(key.rawValue)\": \(n) is not an integer that fits" }
+                    }
+                }
+                return "a value does not fit its field: \(c.debugDescription)"
             }
             return "field \"\(field(c.codingPath))\": \(c.debugDescription)"
         @unknown default:
@@ -214,7 +226,9 @@ public enum BitNetCheckpointConfig {
         var modelType: String?
         var hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, numKeyValueHeads: Int?
         var headDim: Int?
-        var vocabSize, maxPositionEmbeddings, bosTokenId: Int?
+        var vocabSize, maxPositionEmbeddings: Int?
+        /// -1 for JSON null (no BOS token).
+        var bosTokenId: Int
         var eosTokenIds: [Int]
         var rmsNormEps, ropeTheta: Double?
         var tieWordEmbeddings, attentionBias, mlpBias: Bool?
@@ -226,6 +240,10 @@ public enum BitNetCheckpointConfig {
             case model_type, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads
             case head_dim, vocab_size, max_position_embeddings, bos_token_id, eos_token_id, rms_norm_eps, rope_theta
             case tie_word_embeddings, attention_bias, mlp_bias, hidden_act, rope_scaling, quantization_config
+
+            static let integerKeys: [Keys] = [.hidden_size, .intermediate_size, .num_hidden_layers, .num_attention_heads,
+                                              .num_key_value_heads, .head_dim, .vocab_size, .max_position_embeddings,
+                                              .bos_token_id, .eos_token_id]
         }
 
         init(from decoder: any Decoder) throws {
@@ -244,10 +262,12 @@ public enum BitNetCheckpointConfig {
             headDim = try c.decodeIfPresent(Int.self, forKey: .head_dim)
             vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocab_size)
             maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .max_position_embeddings)
-            if c.contains(.bos_token_id), try c.decodeNil(forKey: .bos_token_id) {
+            if !c.contains(.bos_token_id) {
+                bosTokenId = 128_000
+            } else if try c.decodeNil(forKey: .bos_token_id) {
                 bosTokenId = -1
             } else {
-                bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bos_token_id)
+                bosTokenId = try c.decode(Int.self, forKey: .bos_token_id)
             }
             if !c.contains(.eos_token_id) {
                 eosTokenIds = [128_001]
