@@ -5,7 +5,8 @@ extension BitNetModel {
     /// A model with random weights determined by `seed`: nothing to download, the real shapes.
     ///
     /// Each ternary projection has about a third of each value and the scale
-    /// `γ = 1/√(⅔·in)` (so a product keeps the variance of a normalized input); the embedding is
+    /// `γ ≈ 1/√(⅔·in)` (exactly `1/w` for the BF16 value `w` nearest `√(⅔·in)`, so that an
+    /// exported checkpoint reloads bit-identically; a product keeps the variance of a normalized input); the embedding is
     /// uniform in ±`embeddingMagnitude`; norm gains are 1. Generation runs over all cores with a
     /// cheap generator (one 64-bit draw per 8 weights), seeded per tensor and per block of rows,
     /// so the weights do not depend on the thread count; 2B4T takes seconds.
@@ -52,7 +53,7 @@ extension BitNetModel {
     }
 
     /// A random ternary matrix: each byte of a 64-bit draw gives one weight `byte % 3 − 1`
-    /// (probabilities 86/85/85 in 256), scale `1/√(⅔·in)`.
+    /// (probabilities 86/85/85 in 256), scale `1/BF16(√(⅔·in))`.
     static func randomTernary(outFeatures: Int, inFeatures: Int, seed: UInt64) -> TernaryMatrix {
         var g = SeededGenerator(seed: seed)
         let n = outFeatures * inFeatures
@@ -69,9 +70,11 @@ extension BitNetModel {
                 }
             }
         }
+        // γ = 1/w with w = BF16(√(⅔·in)): a checkpoint stores weight_scale = 1/γ (BitNetCheckpoint), and a
+        // BF16 w reloads to exactly this γ, so an exported random model round-trips bit for bit.
+        let w = HalfPrecision.float(bfloat16Bits: HalfPrecision.bfloat16Bits((Float(inFeatures) * 2 / 3).squareRoot()))
         // The values are in {-1, 0, 1} by construction, so this cannot throw.
-        return try! TernaryMatrix(outFeatures: outFeatures, inFeatures: inFeatures, values: values,
-                                  scale: 1 / (Float(inFeatures) * 2 / 3).squareRoot())
+        return try! TernaryMatrix(outFeatures: outFeatures, inFeatures: inFeatures, values: values, scale: 1 / w)
     }
 
     /// `count` uniform Floats in ±`magnitude`, generated in parallel blocks with per-block seeds.

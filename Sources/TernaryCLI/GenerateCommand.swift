@@ -22,6 +22,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Model shapes: 2b4t (BitNet b1.58 2B4T) or tiny.")
     var preset: String = "tiny"
 
+    @Option(help: "A Hugging Face BitNet checkpoint directory to load instead of a random --preset.")
+    var model: String?
+
     @Option(help: "Comma-separated prompt token ids, e.g. 1,2,3.")
     var tokens: String
 
@@ -81,7 +84,7 @@ struct GenerateCommand: ParsableCommand {
 
     func validate() throws {
         let config: BitNetConfig
-        do { config = try BitNetConfig.preset(named: preset) } catch { throw ValidationError("--preset: \(error)") }
+        config = try validatedConfig()
         let ids = try GenerateCommand.parseTokens(tokens)
         if let bad = ids.first(where: { $0 >= config.vocabSize }) {
             throw ValidationError("--tokens: id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
@@ -104,14 +107,14 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         OpenBLASCore.reexecWithBestCoreIfNeeded()
-        var config = try BitNetConfig.preset(named: preset)
+        var config = try resolvedConfig()
         config.lmHeadFormat = LMHeadFormat(rawValue: lmHead)!
         let prompt = try GenerateCommand.parseTokens(tokens)
         // The cache only needs the positions this run uses.
         config.kvCacheCapacity = max(prompt.count + maxNewTokens, compareLmHead)
         let context = try ComputeContext(threads: threads)
         let t0 = monotonicSeconds()
-        let model = try BitNetModel.random(config: config, seed: seed, backend: BackendRegistry.backend(named: backend), context: context)
+        let model = try buildModel(config: config, backend: BackendRegistry.backend(named: backend), context: context)
         let buildSeconds = monotonicSeconds() - t0
         if describe && !json { print(model.treeDescription()) }
         let parameters = GenerationParameters(
@@ -146,8 +149,8 @@ struct GenerateCommand: ParsableCommand {
             print(String(format: "prefill: %d tokens, %.2f tokens/s", prompt.count, prefillSpeed) + spread(prefillSpeeds))
             print(String(format: "decode:  %d tokens, %.2f tokens/s", result.decodeSteps, decodeSpeed) + spread(decodeSpeeds)
                   + (result.stoppedAtStopToken ? " (stopped at EOS)" : ""))
-            print(String(format: "model:   %@ preset, backend %@, %d thread(s), LM head %@, %.2f GB of weights read per token, built in %.1f s",
-                         preset, backend, threads, lmHead, Double(bytes) / 1e9, buildSeconds))
+            print(String(format: "model:   %@, backend %@, %d thread(s), LM head %@, %.2f GB of weights read per token, built in %.1f s",
+                         sourceDescription, backend, threads, lmHead, Double(bytes) / 1e9, buildSeconds))
             if compareLmHead > 0 {
                 var g = SeededGenerator(seed: seed ^ 0xC0FFEE)
                 let ids = (0..<compareLmHead).map { _ in Int(g.next() % UInt64(config.vocabSize)) }

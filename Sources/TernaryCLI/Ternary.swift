@@ -11,6 +11,6 @@ struct Ternary: ParsableCommand {
             bitpacked, rsr and rsr++. Run 'ternary bench' with no arguments for a short default \
             comparison, 'ternary info' to see what this machine offers.
             """,
-        subcommands: [BenchCommand.self, InfoCommand.self, GenerateCommand.self, InspectCommand.self]
+        subcommands: [BenchCommand.self, InfoCommand.self, GenerateCommand.self, InspectCommand.self, LogitsCommand.self, ExportCommand.self]
     )
 }
