@@ -51,16 +51,32 @@ struct LogitsCommand: ParsableCommand {
     func run() throws {
         OpenBLASCore.reexecWithBestCoreIfNeeded()
         let ids = try GenerateCommand.parseTokens(tokens)
+        var loadSeconds = 0.0
+        let t0 = monotonicSeconds()
         let logits = try LogitsCommand.compute(model: model, tokens: ids, backend: backend, threads: threads,
-                                               lmHead: LMHeadFormat(rawValue: lmHead)!)
-        print(json ? LogitsCommand.jsonText(tokens: ids, logits: logits) : LogitsCommand.summary(tokens: ids, logits: logits, top: top),
-              terminator: "")
+                                               lmHead: LMHeadFormat(rawValue: lmHead)!, loadSeconds: &loadSeconds)
+        let total = monotonicSeconds() - t0
+        if json {
+            print(LogitsCommand.jsonText(tokens: ids, logits: logits), terminator: "")
+        } else {
+            print(LogitsCommand.summary(tokens: ids, logits: logits, top: top), terminator: "")
+            print(String(format: "model: %@, backend %@, %d thread(s), LM head %@; loaded in %.2f s, forward pass %.2f s",
+                         model, backend, threads, lmHead, loadSeconds, total - loadSeconds))
+        }
     }
 
     /// Loads the checkpoint and returns one row of logits per token.
     /// - Throws: the loader's errors; `.invalidArgument` for ids outside the vocabulary.
     static func compute(model directory: String, tokens: [Int], backend: String, threads: Int,
                         lmHead: LMHeadFormat = .float32) throws -> [[Float]] {
+        var seconds = 0.0
+        return try compute(model: directory, tokens: tokens, backend: backend, threads: threads, lmHead: lmHead, loadSeconds: &seconds)
+    }
+
+    /// `compute`, also reporting the seconds spent loading the checkpoint (config, validation,
+    /// unpacking, kernel preparation).
+    static func compute(model directory: String, tokens: [Int], backend: String, threads: Int,
+                        lmHead: LMHeadFormat, loadSeconds: inout Double) throws -> [[Float]] {
         let config = try BitNetCheckpointConfig.read(directory: directory)
         if let bad = tokens.first(where: { $0 >= config.vocabSize }) {
             throw TernaryKitError.invalidArgument("--tokens: id \(bad) is outside the vocabulary 0..<\(config.vocabSize) of \(directory)")
@@ -68,9 +84,11 @@ struct LogitsCommand: ParsableCommand {
         if tokens.count > config.maxPositionEmbeddings {
             throw TernaryKitError.invalidArgument("\(tokens.count) tokens exceed max_position_embeddings \(config.maxPositionEmbeddings)")
         }
+        let start = monotonicSeconds()
         let model = try BitNetModel.load(checkpoint: directory, backend: BackendRegistry.backend(named: backend),
                                          context: ComputeContext(threads: threads), lmHeadFormat: lmHead,
                                          kvCacheCapacity: tokens.count)
+        loadSeconds = monotonicSeconds() - start
         let flat = try model.forward(tokens, allLogits: true)
         let v = config.vocabSize
         return (0..<tokens.count).map { Array(flat[($0 * v)..<(($0 + 1) * v)]) }

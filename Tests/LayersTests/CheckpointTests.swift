@@ -88,6 +88,27 @@ import TensorCore
         }
     }
 
+    /// The 16-byte scan of `BitNetPacking.unpack`: a code of 3 anywhere (vector part or tail, any
+    /// plane) is found at its exact position, and one -1 anywhere makes the matrix non-binary.
+    @Test func unpackScanFindsEveryPosition() throws {
+        let rows = 2, columns = 37
+        let clean = [UInt8](repeating: 0b1010_1001, count: rows * columns)  // codes 1, 2, 2, 2: no -1
+        #expect(try BitNetPacking.unpack(clean, outFeatures: 4 * rows, inFeatures: columns).isBinary)
+        for k in 0..<(rows * columns) {
+            for plane in 0..<4 {
+                var bad = clean
+                bad[k] |= 3 << (2 * plane)
+                let text = Self.errorText { _ = try BitNetPacking.unpack(bad, outFeatures: 4 * rows, inFeatures: columns, name: "w") }
+                #expect(text.contains("at packed [\(k / columns), \(k % columns)] bits \(2 * plane)–\(2 * plane + 1)"), "\(text)")
+                var minus = clean
+                minus[k] &= ~(3 << (2 * plane))
+                let m = try BitNetPacking.unpack(minus, outFeatures: 4 * rows, inFeatures: columns)
+                #expect(!m.isBinary)
+                #expect(m[plane * rows + k / columns, k % columns] == -1)
+            }
+        }
+    }
+
     // MARK: Export round trips
 
     @Test(arguments: [1, 42, 2024, 0xDEAD_BEEF] as [UInt64])
