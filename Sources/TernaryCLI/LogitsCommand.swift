@@ -31,7 +31,7 @@ struct LogitsCommand: ParsableCommand {
     @Option(help: "Thread count.")
     var threads: Int = 1
 
-    @Option(help: "LM head format: float32 (exact reference) or int8.")
+    @Option(help: "LM head format: float32 (exact reference), int8 or int4.")
     var lmHead: String = "float32"
 
     @Option(help: "Without --json: how many of the largest logits to show per position.")
@@ -45,7 +45,7 @@ struct LogitsCommand: ParsableCommand {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if top < 1 { throw ValidationError("--top must be at least 1, got \(top)") }
         do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
-        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be float32 or int8, got '\(lmHead)'") }
+        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be float32, int8 or int4, got '\(lmHead)'") }
     }
 
     func run() throws {

@@ -134,6 +134,23 @@ import TensorCore
         }
     }
 
+    /// The LM head's format is a run-time choice, not part of the checkpoint: a model built with
+    /// any format exports its Float32 head (or tied embedding) and reloads to the same logits.
+    @Test(arguments: LMHeadFormat.allCases)
+    func anyLMHeadFormatRoundTrips(format: LMHeadFormat) throws {
+        for tied in [true, false] {
+            var config = BitNetConfig.tiny
+            config.tieWordEmbeddings = tied
+            config.lmHeadFormat = format
+            let model = try BitNetModel.random(config: config, seed: 12)
+            let dir = try Self.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            try model.exportCheckpoint(to: dir + "/m")
+            let loaded = try BitNetModel.load(checkpoint: dir + "/m", lmHeadFormat: format)
+            #expect(try loaded.forward(Self.sequence, allLogits: true) == model.forward(Self.sequence, allLogits: true), "\(format), tied \(tied)")
+        }
+    }
+
     @Test func expectedTensorNamesAreTheModelTree() throws {
         for tied in [true, false] {
             var config = BitNetConfig.tiny
