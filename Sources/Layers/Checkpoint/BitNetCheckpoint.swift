@@ -30,7 +30,9 @@ public enum BitNetCheckpoint {
 
     /// One expected tensor: its checkpoint name and kind.
     public struct TensorSpec: Sendable, Equatable {
+        /// The full safetensors name, e.g. `model.layers.0.mlp.up_proj.weight_scale`.
         public var name: String
+        /// The dtype family and shape the loader requires.
         public var kind: Kind
     }
 
