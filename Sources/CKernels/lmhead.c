@@ -276,3 +276,75 @@ float tk_quantize_row_avx512(const float *x, int64_t n, int8_t *q) {
 float tk_quantize_row_avx2(const float *x, int64_t n, int8_t *q) { return tk_quantize_row_portable(x, n, q); }
 float tk_quantize_row_avx512(const float *x, int64_t n, int8_t *q) { return tk_quantize_row_portable(x, n, q); }
 #endif
+
+// ---------------------------------------------------------------- 4-bit grouped GEMV (LM head)
+
+void tk_gemv_q4_portable(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out) {
+    int64_t groups = cols / 32;
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *wr = w + r * groups * 16;
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t g = 0; g < groups; g++) {
+            int32_t lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int j = 0; j < 16; j++) {
+                int32_t lo = (int32_t)(wr[g * 16 + j] & 15) - 8, hi = (int32_t)(wr[g * 16 + j] >> 4) - 8;
+                lanes[j / 4] += lo * x[g * 32 + j];          // the lane order of the SIMD variants
+                lanes[4 + j / 4] += hi * x[g * 32 + 16 + j];
+            }
+            for (int l = 0; l < 8; l++) acc[l] += (float)lanes[l] * scales[r * groups + g];
+        }
+        out[r] = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    }
+}
+
+#ifdef TK_X86
+__attribute__((target("avx2,fma")))
+static inline float tk_hsum8_fixed(__m256 v) {
+    // ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)), the portable variant's order.
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));   // a0+a4, a1+a5, a2+a6, a3+a7
+    __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));                                     // (a0+a4)+(a2+a6), (a1+a5)+(a3+a7)
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+#define TK_GEMV_Q4_BODY(DOT)                                                                        \
+    const int64_t groups = cols / 32;                                                               \
+    const __m128i low4 = _mm_set1_epi8(15);                                                         \
+    const __m256i eight = _mm256_set1_epi8(8);                                                      \
+    for (int64_t r = 0; r < rows; r++) {                                                            \
+        const uint8_t *wr = w + r * groups * 16;                                                    \
+        const float *sr = scales + r * groups;                                                      \
+        __m256 acc = _mm256_setzero_ps();                                                           \
+        for (int64_t g = 0; g < groups; g++) {                                                      \
+            __m128i b = _mm_loadu_si128((const __m128i *)(wr + g * 16));                            \
+            __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), low4), _mm_and_si128(b, low4)); \
+            q = _mm256_sub_epi8(q, eight);                                                          \
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(x + g * 32));                         \
+            __m256i d = DOT(_mm256_setzero_si256(), _mm256_abs_epi8(xv), _mm256_sign_epi8(q, xv));  \
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(sr[g]), acc);                \
+        }                                                                                           \
+        out[r] = tk_hsum8_fixed(acc);                                                               \
+    }
+
+__attribute__((target("avx2,fma")))
+void tk_gemv_q4_avx2(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out) {
+    TK_GEMV_Q4_BODY(tk_dot_maddubs)
+}
+
+__attribute__((target("avx2,fma,avxvnni")))
+void tk_gemv_q4_avxvnni(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out) {
+#define TK_DPBUSD_VEX(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
+    TK_GEMV_Q4_BODY(TK_DPBUSD_VEX)
+#undef TK_DPBUSD_VEX
+}
+
+__attribute__((target("avx2,fma,avx512f,avx512vl,avx512vnni")))
+void tk_gemv_q4_avx512vnni(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out) {
+#define TK_DPBUSD_EVEX(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+    TK_GEMV_Q4_BODY(TK_DPBUSD_EVEX)
+#undef TK_DPBUSD_EVEX
+}
+#else
+void tk_gemv_q4_avx2(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out) { tk_gemv_q4_portable(w, scales, x, rows, cols, out); }
+void tk_gemv_q4_avxvnni(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out) { tk_gemv_q4_portable(w, scales, x, rows, cols, out); }
+void tk_gemv_q4_avx512vnni(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out) { tk_gemv_q4_portable(w, scales, x, rows, cols, out); }
+#endif

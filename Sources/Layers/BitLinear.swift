@@ -54,6 +54,13 @@ public final class BitLinear: Module {
         self.backend = backend
     }
 
+    /// Installs a kernel prepared elsewhere (in parallel, by `Module.setBackend`) from `weight`.
+    func install(_ k: any LinearKernel, backend: any LinearBackend) {
+        precondition(k.outFeatures == outFeatures && k.inFeatures == inFeatures)
+        kernel = k
+        self.backend = backend
+    }
+
     /// Replaces the weight (same shape) and prepares it with the current backend.
     /// - Throws: `.invalidShape` for another shape; the backend's `prepare` error.
     public func setWeight(_ w: TernaryMatrix) throws {

@@ -137,6 +137,9 @@ public struct BitNetConfig: Codable, Sendable, Equatable {
         guard rmsNormEps >= 0, rmsNormEps.isFinite else { throw fail("rms_norm_eps \(rmsNormEps)") }
         guard ropeTheta > 0, ropeTheta.isFinite else { throw fail("rope_theta \(ropeTheta)") }
         guard hiddenAct == "relu2" else { throw fail("hidden_act '\(hiddenAct)' (only relu2 is implemented)") }
+        guard lmHeadFormat != .int4 || hiddenSize % LMHead.int4GroupSize == 0 else {
+            throw fail("lm_head_format int4 needs hidden_size to be a multiple of \(LMHead.int4GroupSize)")
+        }
         guard cacheCapacity > 0 else { throw fail("kv_cache_capacity must be positive") }
         guard hiddenSize <= TernaryMatrix.maxInFeatures, intermediateSize <= TernaryMatrix.maxInFeatures else {
             throw fail("widths beyond exact Int32 products")

@@ -29,6 +29,10 @@ public final class BitNetModel: Module {
                 ternary: (String, Int, Int) throws -> TernaryMatrix,
                 floats: (String, Int) throws -> [Float]?) throws {
         try config.validate()
+        // Layers are first built with the naive backend, whose `prepare` only keeps the matrix;
+        // `setBackend` below then prepares them for `backend`, several at a time.
+        let finalBackend = backend
+        let backend: any LinearBackend = NaiveBackend()
         self.config = config
         self.context = context
         let ws = Workspace()
@@ -89,6 +93,7 @@ public final class BitNetModel: Module {
             try KVCache(kvHeads: config.numKeyValueHeads, headDimension: d, capacity: config.cacheCapacity)
         }
         super.init()
+        if !(finalBackend is NaiveBackend) { try setBackend(finalBackend, context: context) }
         if config.tieWordEmbeddings {
             embedding.onWeightChange = { [unowned self] in self.lmHead.setWeight(self.embedding.weight) }
         }
@@ -170,6 +175,6 @@ public final class BitNetModel: Module {
         embedding.lookup(tokens, into: x)
         for (i, block) in layers.enumerated() { block(x, count: n, cache: caches[i]) }
         let finals = workspace.floats(.logitsInput, count: n * h)
-        norm(UnsafeBufferPointer(x), rows: n, into: finals)
+        norm(UnsafeBufferPointer(x), rows: n, into: finals, threads: context.threads)
     }
 }

@@ -25,16 +25,25 @@ public final class DecoderBlock: Module {
 
     public override var summary: String { "DecoderBlock" }
 
+    /// The residual connection `x += branch`.
+    static func add(_ branch: UnsafeMutableBufferPointer<Float>, into x: UnsafeMutableBufferPointer<Float>, threads: Int) {
+        let b = SendableConstPointer(UnsafeBufferPointer(branch)), xs = SendablePointer(x)
+        Parallel.forEachChunk(count: branch.count, threads: threads, granularity: 64, minimumWork: 1 << 16) { range in
+            for i in range { xs.base[i] += b.base[i] }
+        }
+    }
+
     /// Updates the hidden states `x` (`count × hidden`) in place, appending to `cache`.
     func callAsFunction(_ x: UnsafeMutableBufferPointer<Float>, count: Int, cache: KVCache) {
         let n = count * inputNorm.dimensions
         let normed = workspace.floats(.normed, count: n)
         let branch = workspace.floats(.projection, count: n)
-        inputNorm(UnsafeBufferPointer(x), rows: count, into: normed)
+        let threads = attention.threads
+        inputNorm(UnsafeBufferPointer(x), rows: count, into: normed, threads: threads)
         attention(UnsafeBufferPointer(normed), count: count, cache: cache, into: branch)
-        for i in 0..<n { x[i] += branch[i] }
-        postAttentionNorm(UnsafeBufferPointer(x), rows: count, into: normed)
+        DecoderBlock.add(branch, into: x, threads: threads)
+        postAttentionNorm(UnsafeBufferPointer(x), rows: count, into: normed, threads: threads)
         feedForward(UnsafeBufferPointer(normed), count: count, into: branch)
-        for i in 0..<n { x[i] += branch[i] }
+        DecoderBlock.add(branch, into: x, threads: threads)
     }
 }

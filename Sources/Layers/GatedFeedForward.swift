@@ -43,7 +43,7 @@ public final class GatedFeedForward: Module {
                 g.base[i] = r * r * u.base[i]
             }
         }
-        subNorm(UnsafeBufferPointer(gate), rows: count, into: gate)
+        subNorm(UnsafeBufferPointer(gate), rows: count, into: gate, threads: threads)
         downProj(UnsafeBufferPointer(gate), batch: count, into: y)
     }
 }

@@ -70,7 +70,7 @@ public final class GroupedQueryAttention: Module {
             queries: UnsafePointer(q.baseAddress!), count: count, heads: heads, kvHeads: kvHeads, headDimension: d,
             keys: UnsafePointer(cache.keys.baseAddress!), values: UnsafePointer(cache.values.baseAddress!),
             keyStride: cache.capacity, startPosition: start, threads: threads, into: a.baseAddress!)
-        subNorm(UnsafeBufferPointer(a), rows: count, into: a)
+        subNorm(UnsafeBufferPointer(a), rows: count, into: a, threads: threads)
         oProj(UnsafeBufferPointer(a), batch: count, into: y)
     }
 

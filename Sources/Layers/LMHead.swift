@@ -17,6 +17,11 @@ public final class LMHead: Module {
     /// The `int8` form: values in [-127, 127] and one scale per row (`w ≈ q · rowScale`).
     private(set) var quantizedWeight: [Int8] = []
     private(set) var rowScales: [Float] = []
+    /// The `int4` form: 16 bytes per group of 32 (see `tk_gemv_q4_*`) and one scale per group.
+    private(set) var packedWeight: [UInt8] = []
+    private(set) var groupScales: [Float] = []
+    /// Weights per scale in the `int4` format.
+    public static let int4GroupSize = 32
     let workspace: Workspace
 
     init(weight: [Float], vocabularySize: Int, dimensions: Int, format: LMHeadFormat, tied: Bool,
@@ -46,11 +51,12 @@ public final class LMHead: Module {
     }
 
     private func rebuild() {
-        guard format == .int8 else {
-            quantizedWeight = []
-            rowScales = []
-            return
-        }
+        quantizedWeight = []
+        rowScales = []
+        packedWeight = []
+        groupScales = []
+        if format == .int4 { buildInt4() }
+        guard format == .int8 else { return }
         let n = dimensions
         var q = [Int8](repeating: 0, count: vocabularySize * n)
         var s = [Float](repeating: 0, count: vocabularySize)
@@ -70,6 +76,41 @@ public final class LMHead: Module {
         rowScales = s
     }
 
+    /// Groups of 32: scale `max|w| / 7`, values `round(w / scale)` in −7…7 stored as `value + 8`,
+    /// element `j` in the low nibble of byte `j` and element `j + 16` in its high nibble.
+    private func buildInt4() {
+        let n = dimensions, gs = LMHead.int4GroupSize
+        precondition(n % gs == 0, "int4 LM head needs a multiple of \(gs) features")
+        let groups = vocabularySize * n / gs
+        var packed = [UInt8](repeating: 0, count: groups * 16)
+        var scales = [Float](repeating: 0, count: groups)
+        weight.withUnsafeBufferPointer { wb in
+            packed.withUnsafeMutableBufferPointer { pb in
+                scales.withUnsafeMutableBufferPointer { sb in
+                    let w = SendableConstPointer(wb), p = SendablePointer(pb), s = SendablePointer(sb)
+                    Parallel.forEachChunk(count: groups, threads: max(threads, 2), costPerItem: gs) { range in
+                        var q = [Int32](repeating: 0, count: gs)
+                        for g in range {
+                            let src = w.base + g * gs
+                            var amax: Float = 0
+                            for i in 0..<gs { amax = max(amax, abs(src[i])) }
+                            let scale = amax / 7
+                            s.base[g] = scale
+                            let inv: Float = amax > 0 ? 7 / amax : 0
+                            for i in 0..<gs {
+                                let v = min(max(src[i] * inv, -7), 7)
+                                q[i] = Int32((v + 0x1.8p23) - 0x1.8p23) + 8     // round half to even
+                            }
+                            for j in 0..<16 { p.base[g * 16 + j] = UInt8(q[j] | (q[j + 16] << 4)) }
+                        }
+                    }
+                }
+            }
+        }
+        packedWeight = packed
+        groupScales = scales
+    }
+
     public override var parameterNames: [String] { tied ? [] : ["weight"] }
 
     public override func setParameter(_ name: String, _ value: ParameterValue) throws {
@@ -84,13 +125,17 @@ public final class LMHead: Module {
 
     /// Bytes this head reads per token (and keeps beyond a tied embedding).
     public var bytesPerToken: Int {
-        format == .float32 ? weight.count * 4 : quantizedWeight.count + rowScales.count * 4
+        switch format {
+        case .float32: return weight.count * 4
+        case .int8: return quantizedWeight.count + rowScales.count * 4
+        case .int4: return packedWeight.count + groupScales.count * 4
+        }
     }
 
     public override var parameterBytes: Int { tied && format == .float32 ? 0 : bytesPerToken }
 
     public override var summary: String {
-        let variant = format == .int8 ? " " + LayerKernels.gemvI8.variant : ""
+        let variant = format == .int8 ? " " + LayerKernels.gemvI8.variant : (format == .int4 ? " " + LayerKernels.gemvQ4.variant : "")
         return "LMHead \(vocabularySize)x\(dimensions) [\(format.rawValue)\(variant)\(tied ? ", tied" : "")] \(formatBytes(bytesPerToken)) read per token"
     }
 
@@ -128,6 +173,27 @@ public final class LMHead: Module {
                         Parallel.forEachChunk(count: v, threads: threads, granularity: 64, costPerItem: n) { range in
                             gemv(w.base + range.lowerBound * n, x.base, Int64(range.count), Int64(n), a.base + range.lowerBound)
                             for i in range { o.base[r * v + i] = Float(a.base[i]) * s.base[i] * inverse }
+                        }
+                    }
+                }
+            }
+        case .int4:
+            let qx = workspace.quantized(count: rows * n)
+            let qs = workspace.scales(count: rows)
+            LayerKernels.quantize(h, rows: rows, columns: n, into: qx, scales: qs, threads: threads)
+            let gemv = LayerKernels.gemvQ4.function
+            let groups = n / LMHead.int4GroupSize
+            packedWeight.withUnsafeBufferPointer { wb in
+                groupScales.withUnsafeBufferPointer { sb in
+                    let w = SendableConstPointer(wb), s = SendableConstPointer(sb)
+                    for r in 0..<rows {
+                        let x = SendableConstPointer(qx.baseAddress! + r * n)
+                        let inverse = 1 / qs[r]
+                        Parallel.forEachChunk(count: v, threads: threads, granularity: 64, costPerItem: n) { range in
+                            let out = o.base + r * v + range.lowerBound
+                            gemv(w.base + range.lowerBound * groups * 16, s.base + range.lowerBound * groups, x.base,
+                                 Int64(range.count), Int64(n), out)
+                            for i in 0..<range.count { out[i] *= inverse }
                         }
                     }
                 }

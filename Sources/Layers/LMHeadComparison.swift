@@ -1,8 +1,10 @@
 import TensorCore
 
-/// How far the Int8 LM head's logits are from the Float32 reference on the same hidden states:
-/// the measurement behind choosing `LMHeadFormat.int8`.
+/// How far a smaller LM head's logits (`int8` or `int4`) are from the Float32 reference on the
+/// same hidden states: the measurement behind choosing a format.
 public struct LMHeadComparison: Sendable, CustomStringConvertible {
+    /// The format compared with `float32`.
+    public var format: LMHeadFormat
     /// Positions compared.
     public var positions: Int
     /// max |int8 − float32| over all logits.
@@ -13,13 +15,13 @@ public struct LMHeadComparison: Sendable, CustomStringConvertible {
     public var maxRelativeDifference: Float
     /// Positions where both heads pick the same argmax.
     public var argmaxAgreements: Int
-    /// Positions where the Float32 argmax is among the Int8 head's top 5.
+    /// Positions where the Float32 argmax is among the compared head's top 5.
     public var top5Agreements: Int
 
     public var description: String {
-        "\(positions) positions: max |Δ| \(maxAbsoluteDifference), mean |Δ| \(meanAbsoluteDifference), "
+        "\(format.rawValue) vs float32, \(positions) positions: max |Δ| \(maxAbsoluteDifference), mean |Δ| \(meanAbsoluteDifference), "
             + "max |Δ| / max|logit| \(maxRelativeDifference), argmax agrees \(argmaxAgreements)/\(positions), "
-            + "float32 argmax in int8 top-5 \(top5Agreements)/\(positions)"
+            + "float32 argmax in \(format.rawValue) top-5 \(top5Agreements)/\(positions)"
     }
 }
 
@@ -27,13 +29,13 @@ extension BitNetModel {
     /// Runs `tokens` as one sequence (the cache is reset first and after) and compares the
     /// logits of both LM head formats at every position.
     /// - Throws: as `hiddenStates(_:)`.
-    public func compareLMHeadFormats(tokens: [Int]) throws -> LMHeadComparison {
+    public func compareLMHeadFormats(tokens: [Int], format: LMHeadFormat = .int8) throws -> LMHeadComparison {
         resetCache()
         defer { resetCache() }
         let hidden = try hiddenStates(tokens)
         let v = config.vocabSize, n = tokens.count
         let ws = Workspace()
-        let heads = LMHeadFormat.allCases.map {
+        let heads = [LMHeadFormat.float32, format].map {
             LMHead(weight: lmHead.weight, vocabularySize: v, dimensions: config.hiddenSize, format: $0,
                    tied: lmHead.tied, threads: context.threads, workspace: ws)
         }
@@ -41,8 +43,8 @@ extension BitNetModel {
         for (i, head) in heads.enumerated() {
             hidden.withUnsafeBufferPointer { h in out[i].withUnsafeMutableBufferPointer { head(h, rows: n, into: $0) } }
         }
-        let exact = out[LMHeadFormat.allCases.firstIndex(of: .float32)!], small = out[LMHeadFormat.allCases.firstIndex(of: .int8)!]
-        var result = LMHeadComparison(positions: n, maxAbsoluteDifference: 0, meanAbsoluteDifference: 0,
+        let exact = out[0], small = out[1]
+        var result = LMHeadComparison(format: format, positions: n, maxAbsoluteDifference: 0, meanAbsoluteDifference: 0,
                                       maxRelativeDifference: 0, argmaxAgreements: 0, top5Agreements: 0)
         var sum: Double = 0
         for p in 0..<n {

@@ -6,7 +6,11 @@
 ///   of the traffic), the activations quantized per token like a BitLinear input, and an exact
 ///   Int8 GEMV (AVX-512 VNNI / AVX-VNNI / AVX2 / portable). Logits differ from `float32` by the
 ///   two quantizations; `docs/performance/layers.md` measures by how much.
+/// - `int4`: groups of 32 weights in 4 bits (values −7…7) with a Float32 scale per group
+///   (5 bits per weight, 0.21 GB for 2B4T), Int8 activations, exact integer group sums; the
+///   fastest and least exact. Needs `hidden_size` to be a multiple of 32.
 public enum LMHeadFormat: String, Codable, Sendable, CaseIterable {
     case float32
     case int8
+    case int4
 }

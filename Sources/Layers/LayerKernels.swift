@@ -38,6 +38,27 @@ enum LayerKernels {
         return (tk_gemv_i8_portable, "portable")
     }()
 
+    typealias GemvQ4 = @convention(c) (UnsafePointer<UInt8>?, UnsafePointer<Float>?, UnsafePointer<Int8>?, Int64, Int64, UnsafeMutablePointer<Float>?) -> Void
+
+    /// The 4-bit grouped GEMV of the `int4` LM head, and the name of the variant.
+    static let gemvQ4: (function: GemvQ4, variant: String) = {
+        let f = CPUFeatures.detected
+        if f.avx512vnni && f.avx512vl && f.avx2 && f.fma { return (tk_gemv_q4_avx512vnni, "avx512vnni") }
+        if f.avxvnni && f.avx2 && f.fma { return (tk_gemv_q4_avxvnni, "avxvnni") }
+        if f.avx2 && f.fma { return (tk_gemv_q4_avx2, "avx2") }
+        return (tk_gemv_q4_portable, "portable")
+    }()
+
+    /// Every 4-bit GEMV variant this CPU can run, by name (for tests).
+    static var runnableGemvQ4: [(name: String, function: GemvQ4)] {
+        let f = CPUFeatures.detected
+        var out: [(String, GemvQ4)] = [("portable", tk_gemv_q4_portable)]
+        if f.avx2 && f.fma { out.append(("avx2", tk_gemv_q4_avx2)) }
+        if f.avxvnni && f.avx2 && f.fma { out.append(("avxvnni", tk_gemv_q4_avxvnni)) }
+        if f.avx512vnni && f.avx512vl && f.avx2 && f.fma { out.append(("avx512vnni", tk_gemv_q4_avx512vnni)) }
+        return out
+    }
+
     typealias QuantizeRow = @convention(c) (UnsafePointer<Float>?, Int64, UnsafeMutablePointer<Int8>?) -> Float
 
     /// Per-row absmax Int8 quantization (bit-identical to `ActivationQuantizer.quantize`).

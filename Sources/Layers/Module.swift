@@ -104,12 +104,30 @@ open class Module {
         _ backend: any LinearBackend, context: ComputeContext? = nil, prefix: String = "",
         where predicate: (String, BitLinear) -> Bool = { _, _ in true }
     ) throws -> Int {
-        var n = 0
-        for (path, layer) in bitLinears(prefix: prefix) where predicate(path, layer) {
-            try layer.prepare(backend: backend, context: context ?? layer.context)
-            n += 1
+        let targets = bitLinears(prefix: prefix).filter { predicate($0.path, $0.layer) }.map(\.layer)
+        // Prepare a few layers at a time on all cores (a backend's `prepare` is pure), then
+        // install them: peak memory stays at the old kernels plus one batch of new ones.
+        let batch = max(1, ComputeContext.allCores.threads)
+        var start = 0
+        while start < targets.count {
+            let slice = Array(targets[start..<min(targets.count, start + batch)])
+            let jobs = slice.map { (weight: $0.weight, context: context ?? $0.context) }
+            let results = UnsafeMutableBufferPointer<Result<any LinearKernel, any Error>?>.allocate(capacity: jobs.count)
+            results.initialize(repeating: nil)
+            defer { results.deinitialize(); results.deallocate() }
+            let out = SendablePointer(results)
+            let work = UncheckedBox(jobs)
+            Parallel.forEachChunk(count: jobs.count, threads: batch, minimumWork: 0) { range in
+                for i in range {
+                    out.base[i] = Result { try backend.prepare(work.value[i].weight, context: work.value[i].context) }
+                }
+            }
+            for (i, layer) in slice.enumerated() {
+                try layer.install(results[i]!.get(), backend: backend)
+            }
+            start += batch
         }
-        return n
+        return targets.count
     }
 
     /// The tree, one layer per line, indented by depth, with each layer's summary, and a total.
@@ -147,4 +165,10 @@ func formatBytes(_ n: Int) -> String {
     if d >= 1e6 { return String(format: "%.2f MB", d / 1e6) }
     if d >= 1e3 { return String(format: "%.1f kB", d / 1e3) }
     return "\(n) B"
+}
+
+/// Carries non-Sendable values into `Parallel.forEachChunk` closures that only read them.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

@@ -33,24 +33,28 @@ public final class RMSNorm: Module {
     public override var parameterBytes: Int { weight.count * 4 }
     public override var summary: String { "RMSNorm \(dimensions) eps=\(epsilon)" }
 
-    /// Normalizes `rows` rows of `x` into `y` (`y` may be `x`).
-    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>) {
-        let n = dimensions
+    /// Normalizes `rows` rows of `x` into `y` (`y` may be `x`), rows split over `threads` threads.
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>, threads: Int = 1) {
+        let n = dimensions, eps = epsilon
         precondition(x.count >= rows * n && y.count >= rows * n)
-        weight.withUnsafeBufferPointer { g in
-            for r in 0..<rows {
-                let xr = x.baseAddress! + r &* n, yr = y.baseAddress! + r &* n
-                var acc = SIMD8<Float>()
-                var i = 0
-                while i &+ 8 <= n {
-                    let v = UnsafeRawPointer(xr + i).loadUnaligned(as: SIMD8<Float>.self)
-                    acc += v * v
-                    i &+= 8
+        let xs = SendableConstPointer(x), ys = SendablePointer(y)
+        weight.withUnsafeBufferPointer { gb in
+            let g = SendableConstPointer(gb)
+            Parallel.forEachChunk(count: rows, threads: threads, costPerItem: n, minimumWork: 1 << 15) { range in
+                for r in range {
+                    let xr = xs.base + r &* n, yr = ys.base + r &* n
+                    var acc = SIMD8<Float>()
+                    var i = 0
+                    while i &+ 8 <= n {
+                        let v = UnsafeRawPointer(xr + i).loadUnaligned(as: SIMD8<Float>.self)
+                        acc += v * v
+                        i &+= 8
+                    }
+                    var ss = acc.sum()
+                    while i < n { ss += xr[i] * xr[i]; i &+= 1 }
+                    let inv = 1 / (ss / Float(n) + eps).squareRoot()
+                    for j in 0..<n { yr[j] = xr[j] * inv * g.base[j] }
                 }
-                var ss = acc.sum()
-                while i < n { ss += xr[i] * xr[i]; i &+= 1 }
-                let inv = 1 / (ss / Float(n) + epsilon).squareRoot()
-                for j in 0..<n { yr[j] = xr[j] * inv * g[j] }
             }
         }
     }

@@ -49,7 +49,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Nucleus sampling mass in (0, 1].")
     var topP: Float = 1
 
-    @Option(help: "LM head format: int8 (fast) or float32 (exact reference).")
+    @Option(help: "LM head format: int8 (fast), int4 (fastest, least exact) or float32 (exact reference).")
     var lmHead: String = "int8"
 
     @Option(help: "Generate this many times with the same model and report the median speeds (min–max in the text).")
@@ -61,7 +61,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Measure the streaming read bandwidth and print the decode ceiling.")
     var bandwidth = false
 
-    @Option(help: "Also compare the int8 and float32 LM heads on this many random tokens (0: skip).")
+    @Option(help: "Also compare the chosen LM head (int8 when float32 is chosen) with float32 on this many random tokens (0: skip).")
     var compareLmHead: Int = 0
 
     @Flag(help: "Also print the layer tree (backend, shape, bytes of every layer).")
@@ -95,7 +95,7 @@ struct GenerateCommand: ParsableCommand {
         }
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
-        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be int8 or float32, got '\(lmHead)'") }
+        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be int8, int4 or float32, got '\(lmHead)'") }
         if compareLmHead < 0 || compareLmHead > config.cacheCapacity {
             throw ValidationError("--compare-lm-head must be in 0...\(config.cacheCapacity), got \(compareLmHead)")
         }
@@ -154,7 +154,8 @@ struct GenerateCommand: ParsableCommand {
             if compareLmHead > 0 {
                 var g = SeededGenerator(seed: seed ^ 0xC0FFEE)
                 let ids = (0..<compareLmHead).map { _ in Int(g.next() % UInt64(config.vocabSize)) }
-                print("LM head int8 vs float32: \(try model.compareLMHeadFormats(tokens: ids))")
+                let format = config.lmHeadFormat == .float32 ? LMHeadFormat.int8 : config.lmHeadFormat
+                print("LM head \(try model.compareLMHeadFormats(tokens: ids, format: format))")
             }
             if let bw = measured {
                 print(String(format: "bandwidth: %.1f GB/s streaming read (%d thread(s)) → decode ceiling %.1f tokens/s",

@@ -31,7 +31,7 @@ struct LogitsCommand: ParsableCommand {
     @Option(help: "Thread count.")
     var threads: Int = 1
 
-    @Option(help: "LM head format: float32 (exact reference) or int8.")
+    @Option(help: "LM head format: float32 (exact reference), int8 or int4.")
     var lmHead: String = "float32"
 
     @Option(help: "Without --json: how many of the largest logits to show per position.")
@@ -45,22 +45,38 @@ struct LogitsCommand: ParsableCommand {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if top < 1 { throw ValidationError("--top must be at least 1, got \(top)") }
         do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
-        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be float32 or int8, got '\(lmHead)'") }
+        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be float32, int8 or int4, got '\(lmHead)'") }
     }
 
     func run() throws {
         OpenBLASCore.reexecWithBestCoreIfNeeded()
         let ids = try GenerateCommand.parseTokens(tokens)
+        var loadSeconds = 0.0
+        let t0 = monotonicSeconds()
         let logits = try LogitsCommand.compute(model: model, tokens: ids, backend: backend, threads: threads,
-                                               lmHead: LMHeadFormat(rawValue: lmHead)!)
-        print(json ? LogitsCommand.jsonText(tokens: ids, logits: logits) : LogitsCommand.summary(tokens: ids, logits: logits, top: top),
-              terminator: "")
+                                               lmHead: LMHeadFormat(rawValue: lmHead)!, loadSeconds: &loadSeconds)
+        let total = monotonicSeconds() - t0
+        if json {
+            print(LogitsCommand.jsonText(tokens: ids, logits: logits), terminator: "")
+        } else {
+            print(LogitsCommand.summary(tokens: ids, logits: logits, top: top), terminator: "")
+            print(String(format: "model: %@, backend %@, %d thread(s), LM head %@; loaded in %.2f s, forward pass %.2f s",
+                         model, backend, threads, lmHead, loadSeconds, total - loadSeconds))
+        }
     }
 
     /// Loads the checkpoint and returns one row of logits per token.
     /// - Throws: the loader's errors; `.invalidArgument` for ids outside the vocabulary.
     static func compute(model directory: String, tokens: [Int], backend: String, threads: Int,
                         lmHead: LMHeadFormat = .float32) throws -> [[Float]] {
+        var seconds = 0.0
+        return try compute(model: directory, tokens: tokens, backend: backend, threads: threads, lmHead: lmHead, loadSeconds: &seconds)
+    }
+
+    /// `compute`, also reporting the seconds spent loading the checkpoint (config, validation,
+    /// unpacking, kernel preparation).
+    static func compute(model directory: String, tokens: [Int], backend: String, threads: Int,
+                        lmHead: LMHeadFormat, loadSeconds: inout Double) throws -> [[Float]] {
         let config = try BitNetCheckpointConfig.read(directory: directory)
         if let bad = tokens.first(where: { $0 >= config.vocabSize }) {
             throw TernaryKitError.invalidArgument("--tokens: id \(bad) is outside the vocabulary 0..<\(config.vocabSize) of \(directory)")
@@ -68,9 +84,11 @@ struct LogitsCommand: ParsableCommand {
         if tokens.count > config.maxPositionEmbeddings {
             throw TernaryKitError.invalidArgument("\(tokens.count) tokens exceed max_position_embeddings \(config.maxPositionEmbeddings)")
         }
+        let start = monotonicSeconds()
         let model = try BitNetModel.load(checkpoint: directory, backend: BackendRegistry.backend(named: backend),
                                          context: ComputeContext(threads: threads), lmHeadFormat: lmHead,
                                          kvCacheCapacity: tokens.count)
+        loadSeconds = monotonicSeconds() - start
         let flat = try model.forward(tokens, allLogits: true)
         let v = config.vocabSize
         return (0..<tokens.count).map { Array(flat[($0 * v)..<(($0 + 1) * v)]) }

@@ -32,6 +32,62 @@ import TensorCore
         }
     }
 
+    @Test func everyQ4VariantAgreesWithTheDefinition() {
+        var g = SeededGenerator(seed: 6)
+        for (rows, cols) in [(1, 32), (3, 64), (9, 96), (5, 2560)] {
+            let groups = cols / 32
+            let w = (0..<(rows * groups * 16)).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+            let scales = g.floats(count: rows * groups, magnitude: 2)
+            let x = g.int8s(count: cols)
+            var expected = [Double](repeating: 0, count: rows)
+            for r in 0..<rows {
+                for gi in 0..<groups {
+                    var dot = 0
+                    for j in 0..<16 {
+                        let b = w[(r * groups + gi) * 16 + j]
+                        dot += (Int(b & 15) - 8) * Int(x[gi * 32 + j]) + (Int(b >> 4) - 8) * Int(x[gi * 32 + 16 + j])
+                    }
+                    expected[r] += Double(dot) * Double(scales[r * groups + gi])
+                }
+            }
+            for (name, f) in LayerKernels.runnableGemvQ4 {
+                var y = [Float](repeating: 0, count: rows)
+                f(w, scales, x, Int64(rows), Int64(cols), &y)
+                for r in 0..<rows {
+                    let magnitude = Double(groups) * 32 * 128 * 8 * 2
+                    #expect(abs(Double(y[r]) - expected[r]) <= 1e-6 * magnitude, "\(name) \(rows)x\(cols) row \(r)")
+                }
+            }
+        }
+    }
+
+    @Test func int4HeadIsCloseToFloat32AndSmaller() throws {
+        var g = SeededGenerator(seed: 10)
+        let v = 200, n = 64
+        let table = g.gaussians(count: v * n, standardDeviation: 0.05)
+        let ws = Workspace()
+        let exact = LMHead(weight: table, vocabularySize: v, dimensions: n, format: .float32, tied: true, threads: 1, workspace: ws)
+        let q4 = LMHead(weight: table, vocabularySize: v, dimensions: n, format: .int4, tied: true, threads: 2, workspace: ws)
+        #expect(q4.bytesPerToken == v * n / 2 + v * n / 32 * 4)
+        let h = g.gaussians(count: n)
+        var a = [Float](repeating: 0, count: v), b = a
+        h.withUnsafeBufferPointer { hp in
+            a.withUnsafeMutableBufferPointer { exact(hp, rows: 1, into: $0) }
+            b.withUnsafeMutableBufferPointer { q4(hp, rows: 1, into: $0) }
+        }
+        // Per weight error ≤ ½ · group max / 7, per activation ≤ ½ · max|x| / 127.
+        let xmax = h.map { abs($0) }.max()!
+        for o in 0..<v {
+            var bound: Float = 0
+            for gi in 0..<(n / 32) {
+                let group = table[(o * n + gi * 32)..<(o * n + gi * 32 + 32)]
+                let gmax = group.map { abs($0) }.max()!
+                bound += group.reduce(Float(0)) { $0 + abs($1) } * 0.5 * xmax / 127 + 32 * 0.5 * gmax / 7 * xmax * 1.01
+            }
+            #expect(abs(a[o] - b[o]) <= bound * 1.01 + 1e-5, "row \(o)")
+        }
+    }
+
     func tk_reference(_ w: [Int8], _ x: [Int8], _ rows: Int, _ cols: Int, _ out: inout [Int32]) {
         for r in 0..<rows { out[r] = (0..<cols).reduce(Int32(0)) { $0 + Int32(w[r * cols + $1]) * Int32(x[$1]) } }
     }

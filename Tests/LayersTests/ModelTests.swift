@@ -28,6 +28,13 @@ import TensorCore
         }
     }
 
+    @Test func int4HeadRunsAndComparesWithFloat32() throws {
+        let model = try ModelTests.tiny(head: .int4)
+        let r = try model.compareLMHeadFormats(tokens: Array(ModelTests.sequence.prefix(8)), format: .int4)
+        #expect(r.positions == 8 && r.maxAbsoluteDifference > 0 && r.maxRelativeDifference < 0.2)
+        #expect(try model.forward([1, 2]).allSatisfy { $0.isFinite })
+    }
+
     @Test(arguments: names)
     func cachedDecodingEqualsAFullRerun(name: String) throws {
         for head in LMHeadFormat.allCases {

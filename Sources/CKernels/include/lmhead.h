@@ -25,6 +25,15 @@ void tk_gemv_i8_avx2(const int8_t *w, const int8_t *x, int64_t rows, int64_t col
 void tk_gemv_i8_avxvnni(const int8_t *w, const int8_t *x, int64_t rows, int64_t cols, int32_t *out);
 void tk_gemv_i8_avx512vnni(const int8_t *w, const int8_t *x, int64_t rows, int64_t cols, int32_t *out);
 
+/// 4-bit LM head GEMV: out[r] = sum_g scales[r * G + g] * sum_{i<32} (nib(w, r, g, i) - 8) * x[32g + i]
+/// with G = cols / 32 (cols must be a multiple of 32). Each group is 16 bytes: byte j holds
+/// element j in its low nibble and element j + 16 in its high nibble. Group sums are exact
+/// integers; the scaling is Float32 in a fixed order.
+void tk_gemv_q4_portable(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out);
+void tk_gemv_q4_avx2(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out);
+void tk_gemv_q4_avxvnni(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out);
+void tk_gemv_q4_avx512vnni(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out);
+
 /// Per-row absmax Int8 quantization, bit-identical to TensorCore's ActivationQuantizer:
 /// s = 127 / max(max|x|, 1e-5), q = clamp(round_half_even(x * s), -128, 127). Returns s, or NaN
 /// (with q all zero) when the row holds a NaN or an infinity.

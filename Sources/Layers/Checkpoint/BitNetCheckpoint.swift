@@ -30,7 +30,9 @@ public enum BitNetCheckpoint {
 
     /// One expected tensor: its checkpoint name and kind.
     public struct TensorSpec: Sendable, Equatable {
+        /// The full safetensors name, e.g. `model.layers.0.mlp.up_proj.weight_scale`.
         public var name: String
+        /// The dtype family and shape the loader requires.
         public var kind: Kind
     }
 
@@ -109,13 +111,18 @@ public enum BitNetCheckpoint {
                 }
             }
         }
-        if !problems.isEmpty {
-            let shown = problems.prefix(listLimit).joined(separator: "; ")
-            throw TernaryKitError.file(
-                path: collection.directory,
-                problem: "\(problems.count) tensor\(problems.count == 1 ? "" : "s") with the wrong dtype or shape: \(shown)"
-                    + (problems.count > listLimit ? "; and \(problems.count - listLimit) more" : ""))
-        }
+        try throwIfAny(problems, directory: collection.directory, singular: "tensor with the wrong dtype or shape",
+                       plural: "tensors with the wrong dtype or shape")
+    }
+
+    /// Throws one `TernaryKitError.file` listing up to `listLimit` problems ("3 bad projections: …; …").
+    static func throwIfAny(_ problems: [String], directory: String, singular: String, plural: String) throws {
+        guard !problems.isEmpty else { return }
+        let shown = problems.prefix(listLimit).joined(separator: "; ")
+        throw TernaryKitError.file(
+            path: directory,
+            problem: "\(problems.count) \(problems.count == 1 ? singular : plural): \(shown)"
+                + (problems.count > listLimit ? "; and \(problems.count - listLimit) more" : ""))
     }
 
     /// γ for a stored `weight_scale` value (see the type's documentation for the convention), or
@@ -172,13 +179,7 @@ public enum BitNetCheckpoint {
             case .failure(let e): problems.append(e.text)
             }
         }
-        if !problems.isEmpty {
-            let shown = problems.prefix(listLimit).joined(separator: "; ")
-            throw TernaryKitError.file(
-                path: collection.directory,
-                problem: "\(problems.count) bad projection\(problems.count == 1 ? "" : "s"): \(shown)"
-                    + (problems.count > listLimit ? "; and \(problems.count - listLimit) more" : ""))
-        }
+        try throwIfAny(problems, directory: collection.directory, singular: "bad projection", plural: "bad projections")
         return matrices
     }
 }

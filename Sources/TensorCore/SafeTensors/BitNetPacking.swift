@@ -28,16 +28,32 @@ public enum BitNetPacking {
             throw TernaryKitError.lengthMismatch(expected: expected, actual: packed.count,
                                                  what: "packed bytes of \"\(name)\" ([\(rows), \(inFeatures)] U8 for a \(outFeatures)×\(inFeatures) weight)")
         }
-        // Any byte with a 2-bit field equal to 3 is invalid: (b & (b >> 1) & 0x55) != 0.
-        var bad: Int? = nil
-        var hasMinusOne = false
-        for k in 0..<expected {
-            let b = packed[k]
-            if b & (b >> 1) & 0x55 != 0 { bad = k; break }
-            // A field equal to 0 (code for -1): neither bit set.
-            if (~b) & ((~b) >> 1) & 0x55 != 0 { hasMinusOne = true }
+        // Any byte with a 2-bit field equal to 3 is invalid: (b & (b >> 1) & 0x55) != 0; a field
+        // equal to 0 (the code of -1) has neither bit set. Both are OR-ed over 16 bytes at a time
+        // without branches; the position of a bad byte is searched only when there is one.
+        let base = packed.baseAddress!
+        var badBits = SIMD16<UInt8>(), minusOneBits = SIMD16<UInt8>()
+        var k = 0
+        while k &+ 16 <= expected {
+            let b = (base + k).loadUnaligned(as: SIMD16<UInt8>.self)
+            let shifted: SIMD16<UInt8> = b &>> 1
+            badBits |= b & shifted
+            let n: SIMD16<UInt8> = ~b
+            let nShifted: SIMD16<UInt8> = n &>> 1
+            minusOneBits |= n & nShifted
+            k &+= 16
         }
-        if let k = bad {
+        var badTail: UInt8 = 0, minusOneTail: UInt8 = 0
+        while k < expected {
+            let b = packed[k]
+            badTail |= b & (b >> 1)
+            minusOneTail |= ~b & (~b >> 1)
+            k &+= 1
+        }
+        let mask = SIMD16<UInt8>(repeating: 0x55), zero = SIMD16<UInt8>()
+        let hasMinusOne = (minusOneBits & mask) != zero || minusOneTail & 0x55 != 0
+        if (badBits & mask) != zero || badTail & 0x55 != 0 {
+            let k = (0..<expected).first { packed[$0] & (packed[$0] >> 1) & 0x55 != 0 }!
             let b = packed[k]
             let plane = (0..<4).first { (b >> (2 * $0)) & 3 == 3 }!
             let r = k / inFeatures, c = k % inFeatures
@@ -45,15 +61,38 @@ public enum BitNetPacking {
                 "tensor \"\(name)\": packed value 3 (no ternary meaning) at packed [\(r), \(c)] bits \(2 * plane)–\(2 * plane + 1) "
                 + "(weight row \(plane * rows + r), column \(c))")
         }
+        // One pass over the packed bytes: each packed row feeds the same row of all four planes,
+        // 16 bytes at a time (`code − 1` wraps 0 to 255, the bit pattern of -1).
         let values = [Int8](unsafeUninitializedCapacity: outFeatures * inFeatures) { out, initialized in
-            for plane in 0..<4 {
-                let shift = UInt8(2 * plane)
-                for r in 0..<rows {
-                    let src = r &* inFeatures
-                    let dst = (plane &* rows &+ r) &* inFeatures
-                    for c in 0..<inFeatures {
-                        out[dst &+ c] = Int8(bitPattern: (packed[src &+ c] >> shift) & 3) &- 1
+            let o = UnsafeMutableRawPointer(out.baseAddress!)
+            let planeBytes = rows &* inFeatures
+            for r in 0..<rows {
+                let src = base + r &* inFeatures
+                let dst = o + r &* inFeatures
+                var c = 0
+                while c &+ 16 <= inFeatures {
+                    let v = (src + c).loadUnaligned(as: SIMD16<UInt8>.self)
+                    let three = SIMD16<UInt8>(repeating: 3), one = SIMD16<UInt8>(repeating: 1)
+                    let p0: SIMD16<UInt8> = (v & three) &- one
+                    let p1: SIMD16<UInt8> = ((v &>> 2) & three) &- one
+                    let p2: SIMD16<UInt8> = ((v &>> 4) & three) &- one
+                    let p3: SIMD16<UInt8> = (v &>> 6) &- one
+                    let d = dst + c
+                    d.storeBytes(of: p0, as: SIMD16<UInt8>.self)
+                    (d + planeBytes).storeBytes(of: p1, as: SIMD16<UInt8>.self)
+                    (d + 2 &* planeBytes).storeBytes(of: p2, as: SIMD16<UInt8>.self)
+                    (d + 3 &* planeBytes).storeBytes(of: p3, as: SIMD16<UInt8>.self)
+                    c &+= 16
+                }
+                while c < inFeatures {
+                    let v = src.load(fromByteOffset: c, as: UInt8.self)
+                    for plane in 0..<4 {
+                        let shift = UInt8(truncatingIfNeeded: 2 &* plane)
+                        let code: UInt8 = (v &>> shift) & 3
+                        let offset: Int = plane &* planeBytes &+ c
+                        (dst + offset).storeBytes(of: code &- 1, as: UInt8.self)
                     }
+                    c &+= 1
                 }
             }
             initialized = outFeatures * inFeatures

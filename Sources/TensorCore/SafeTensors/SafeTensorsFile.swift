@@ -242,12 +242,29 @@ public struct SafeTensorsFile: Sendable {
 
     /// Tensor `name` converted to Float32, whatever its dtype (F16 and BF16 exactly; 64-bit and
     /// 32-bit integers and F64 rounded to nearest; BOOL as 0 / 1).
+    ///
+    /// Large tensors (an embedding table) are converted on all cores: the time goes mostly to
+    /// page faults (reading the mapping, touching the new array), which then also run in parallel.
     public func floats(_ name: String) throws -> [Float] {
         let info = try info(name)
         let count = info.elementCount
+        let size = info.dtype.byteSize
         return try withRawBytes(name) { raw in
             [Float](unsafeUninitializedCapacity: count) { out, initialized in
-                SafeTensorsFile.convertToFloat(raw, dtype: info.dtype, count: count, into: out)
+                let dtype = info.dtype
+                if count < 1 << 22 {
+                    SafeTensorsFile.convertToFloat(raw, dtype: dtype, count: count, into: out)
+                } else {
+                    let source = SendableConstPointer(raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                    let target = SendablePointer(out)
+                    Parallel.forEachChunk(count: count, threads: ComputeContext.allCores.threads, granularity: 1 << 14,
+                                          costPerItem: 4, minimumWork: 1 << 22) { range in
+                        SafeTensorsFile.convertToFloat(
+                            UnsafeRawBufferPointer(start: source.base + range.lowerBound &* size, count: range.count &* size),
+                            dtype: dtype, count: range.count,
+                            into: UnsafeMutableBufferPointer(start: target.base + range.lowerBound, count: range.count))
+                    }
+                }
                 initialized = count
             }
         }
