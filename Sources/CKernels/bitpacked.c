@@ -3,7 +3,10 @@
 // Three variants of each product, chosen at run time in Swift (BitPackedVariant):
 //   portable   plain C;
 //   avx2       shift + mask unpacking, vpmaddubsw (u8 × s8 → s16 pairs), widened early;
-//   avx512vnni mask-only unpacking of "scaled" codes, vpdpbusd (u8 × s8 → s32, 4 products).
+//   avx512vnni vpdpbusd (u8 × s8 → s32, 4 products): mask-only unpacking of "scaled" codes for
+//              batch 1, shift + mask for the 4-row × 4-activation-row batch kernel.
+// The 4-row kernels work on whole tiles (4 rows stored interleaved, see bitpacked.h); Swift
+// hands each thread whole tiles (row_begin is a multiple of 4).
 //
 // Exactness of the Int8 path (every input, in ≤ TernaryMatrix.maxInFeatures < 2^24):
 // the SIMD variants compute Σ c·x with codes c = w + 1 ∈ {0, 1, 2} (unsigned, as both
@@ -15,7 +18,6 @@
 
 #include "bitpacked.h"
 
-#include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
