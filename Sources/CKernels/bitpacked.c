@@ -3,7 +3,10 @@
 // Three variants of each product, chosen at run time in Swift (BitPackedVariant):
 //   portable   plain C;
 //   avx2       shift + mask unpacking, vpmaddubsw (u8 × s8 → s16 pairs), widened early;
-//   avx512vnni mask-only unpacking of "scaled" codes, vpdpbusd (u8 × s8 → s32, 4 products).
+//   avx512vnni vpdpbusd (u8 × s8 → s32, 4 products): mask-only unpacking of "scaled" codes for
+//              batch 1, shift + mask for the 4-row × 4-activation-row batch kernel.
+// The 4-row kernels work on whole tiles (4 rows stored interleaved, see bitpacked.h); Swift
+// hands each thread whole tiles (row_begin is a multiple of 4).
 //
 // Exactness of the Int8 path (every input, in ≤ TernaryMatrix.maxInFeatures < 2^24):
 // the SIMD variants compute Σ c·x with codes c = w + 1 ∈ {0, 1, 2} (unsigned, as both
@@ -15,7 +18,6 @@
 
 #include "bitpacked.h"
 
-#include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -65,9 +67,13 @@ void tk_bitpacked_i8_portable(const tk_bitpacked_i8_args *a) {
                 bp_decode(u < a->groups ? row.full + row.stride * u : row.half, q, w);
                 for (size_t t = 0; t < tn; t++) {
                     const int8_t *x = a->x + (t0 + t) * a->x_stride + 256 * u;
-                    int32_t s = 0;  // |s| ≤ 256 · 128: no overflow
-                    for (size_t i = 0; i < 4 * q; i++) s += (int32_t)w[i] * (int32_t)x[i];
-                    acc[t] += (uint32_t)s;
+                    // 16-bit sums of 64 products (|s| ≤ 64 · 128 = 8192), which compilers
+                    // vectorize as 16-bit lanes without widening every product.
+                    for (size_t c = 0; c < 4 * q; c += 64) {
+                        int16_t s = 0;
+                        for (size_t i = 0; i < 64; i++) s = (int16_t)(s + (int16_t)(w[c + i] * x[c + i]));
+                        acc[t] += (uint32_t)(int32_t)s;
+                    }
                 }
             }
             for (size_t t = 0; t < tn; t++) a->y[(t0 + t) * a->y_stride + o] = (int32_t)acc[t];

@@ -224,73 +224,51 @@ TK_AVX512 static inline __m512i scan_epi32(__m512i v) {
     return v;
 }
 
-#define DEFINE_PREFIX_F32_AVX512(NAME, PT, IDX, IDXM)                                           \
+#define DEFINE_PREFIX_AVX512(NAME, T, VT, PT, IDX, IDXM, GATHER, MGATHER, SCAN, ADD, BCAST,    \
+                             STORE, MSTORE, ZERO)                                               \
     TK_AVX512 static void NAME(const void *xv, const void *pv, int64_t n, void *outv) {         \
-        const float *x = (const float *)xv;                                                     \
+        const T *x = (const T *)xv;                                                             \
         const PT *perm = (const PT *)pv;                                                        \
-        float *out = (float *)outv;                                                             \
+        T *out = (T *)outv;                                                                     \
         const __m512i last = _mm512_set1_epi32(15);                                             \
-        __m512 carry = _mm512_setzero_ps();                                                     \
+        VT carry = ZERO;                                                                        \
         out[0] = 0;                                                                             \
         int64_t i = 0;                                                                          \
         for (; i + 32 <= n; i += 32) {                                                          \
-            __m512 a = _mm512_i32gather_ps(IDX(perm, i), x, 4);                                 \
-            __m512 b = _mm512_i32gather_ps(IDX(perm, i + 16), x, 4);                            \
-            a = scan_ps(a);                                                                     \
-            b = scan_ps(b);                                                                     \
-            b = _mm512_add_ps(b, _mm512_permutexvar_ps(last, a));                               \
-            a = _mm512_add_ps(a, carry);                                                        \
-            b = _mm512_add_ps(b, carry);                                                        \
-            _mm512_storeu_ps(out + i + 1, a);                                                   \
-            _mm512_storeu_ps(out + i + 17, b);                                                  \
-            carry = _mm512_permutexvar_ps(last, b);                                             \
+            VT a = SCAN(GATHER(IDX(perm, i), x, 4));                                            \
+            VT b = SCAN(GATHER(IDX(perm, i + 16), x, 4));                                       \
+            b = ADD(b, BCAST(last, a));                                                         \
+            a = ADD(a, carry);                                                                  \
+            b = ADD(b, carry);                                                                  \
+            STORE(out + i + 1, a);                                                              \
+            STORE(out + i + 17, b);                                                             \
+            carry = BCAST(last, b);                                                             \
         }                                                                                       \
         for (; i < n; i += 16) {                                                                \
             int64_t rest = n - i;                                                               \
             __mmask16 m = rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1);       \
-            __m512 a = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, IDXM(m, perm, i), x, 4); \
-            a = _mm512_add_ps(scan_ps(a), carry);                                               \
-            _mm512_mask_storeu_ps(out + i + 1, m, a);                                           \
-            carry = _mm512_permutexvar_ps(last, a);                                             \
+            VT a = ADD(SCAN(MGATHER(ZERO, m, IDXM(m, perm, i), x, 4)), carry);                  \
+            MSTORE(out + i + 1, m, a);                                                          \
+            carry = BCAST(last, a);                                                             \
         }                                                                                       \
     }
 
-#define DEFINE_PREFIX_I32_AVX512(NAME, PT, IDX, IDXM)                                           \
-    TK_AVX512 static void NAME(const void *xv, const void *pv, int64_t n, void *outv) {         \
-        const int32_t *x = (const int32_t *)xv;                                                 \
-        const PT *perm = (const PT *)pv;                                                        \
-        int32_t *out = (int32_t *)outv;                                                         \
-        const __m512i last = _mm512_set1_epi32(15);                                             \
-        __m512i carry = _mm512_setzero_si512();                                                 \
-        out[0] = 0;                                                                             \
-        int64_t i = 0;                                                                          \
-        for (; i + 32 <= n; i += 32) {                                                          \
-            __m512i a = _mm512_i32gather_epi32(IDX(perm, i), x, 4);                             \
-            __m512i b = _mm512_i32gather_epi32(IDX(perm, i + 16), x, 4);                        \
-            a = scan_epi32(a);                                                                  \
-            b = scan_epi32(b);                                                                  \
-            b = _mm512_add_epi32(b, _mm512_permutexvar_epi32(last, a));                         \
-            a = _mm512_add_epi32(a, carry);                                                     \
-            b = _mm512_add_epi32(b, carry);                                                     \
-            _mm512_storeu_si512(out + i + 1, a);                                                \
-            _mm512_storeu_si512(out + i + 17, b);                                               \
-            carry = _mm512_permutexvar_epi32(last, b);                                          \
-        }                                                                                       \
-        for (; i < n; i += 16) {                                                                \
-            int64_t rest = n - i;                                                               \
-            __mmask16 m = rest >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rest) - 1);       \
-            __m512i a = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m,                  \
-                                                    IDXM(m, perm, i), x, 4);                    \
-            a = _mm512_add_epi32(scan_epi32(a), carry);                                         \
-            _mm512_mask_storeu_epi32(out + i + 1, m, a);                                        \
-            carry = _mm512_permutexvar_epi32(last, a);                                          \
-        }                                                                                       \
-    }
+#define STORE_EPI32(p, v) _mm512_storeu_si512((void *)(p), (v))
+#define LOADU_EPI32(p) _mm512_loadu_si512((const void *)(p))
+#define PREFIX_F32(NAME, PT, IDX, IDXM)                                                         \
+    DEFINE_PREFIX_AVX512(NAME, float, __m512, PT, IDX, IDXM, _mm512_i32gather_ps,               \
+                         _mm512_mask_i32gather_ps, scan_ps, _mm512_add_ps, _mm512_permutexvar_ps, \
+                         _mm512_storeu_ps, _mm512_mask_storeu_ps, _mm512_setzero_ps())
+#define PREFIX_I32(NAME, PT, IDX, IDXM)                                                         \
+    DEFINE_PREFIX_AVX512(NAME, int32_t, __m512i, PT, IDX, IDXM, _mm512_i32gather_epi32,         \
+                         _mm512_mask_i32gather_epi32, scan_epi32, _mm512_add_epi32,             \
+                         _mm512_permutexvar_epi32, STORE_EPI32, _mm512_mask_storeu_epi32,       \
+                         _mm512_setzero_si512())
 
-DEFINE_PREFIX_F32_AVX512(prefix_f32_u16_avx512, uint16_t, IDX16_U16, IDX16M_U16)
-DEFINE_PREFIX_F32_AVX512(prefix_f32_u32_avx512, uint32_t, IDX16_U32, IDX16M_U32)
-DEFINE_PREFIX_I32_AVX512(prefix_i32_u16_avx512, uint16_t, IDX16_U16, IDX16M_U16)
-DEFINE_PREFIX_I32_AVX512(prefix_i32_u32_avx512, uint32_t, IDX16_U32, IDX16M_U32)
+PREFIX_F32(prefix_f32_u16_avx512, uint16_t, IDX16_U16, IDX16M_U16)
+PREFIX_F32(prefix_f32_u32_avx512, uint32_t, IDX16_U32, IDX16M_U32)
+PREFIX_I32(prefix_i32_u16_avx512, uint16_t, IDX16_U16, IDX16M_U16)
+PREFIX_I32(prefix_i32_u32_avx512, uint32_t, IDX16_U32, IDX16M_U32)
 
 // The prefix array is gathered once at every segment start (16 codes per gather), into u
 // shifted by one; then u[c] = g[c + 1] - g[c] in place, from the top down so that every
@@ -315,8 +293,6 @@ DEFINE_PREFIX_I32_AVX512(prefix_i32_u32_avx512, uint32_t, IDX16_U32, IDX16M_U32)
 
 DEFINE_DIFF_AVX512(diff_f32_avx512, _mm512_i32gather_ps, _mm512_mask_i32gather_ps, _mm512_setzero_ps(),
                    _mm512_sub_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_mask_storeu_ps, float)
-#define STORE_EPI32(p, v) _mm512_storeu_si512((void *)(p), (v))
-#define LOADU_EPI32(p) _mm512_loadu_si512((const void *)(p))
 DEFINE_DIFF_AVX512(diff_i32_avx512, _mm512_i32gather_epi32, _mm512_mask_i32gather_epi32,
                    _mm512_setzero_si512(), _mm512_sub_epi32, LOADU_EPI32, STORE_EPI32,
                    _mm512_mask_storeu_epi32, uint32_t)

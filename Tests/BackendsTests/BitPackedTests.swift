@@ -1,3 +1,4 @@
+import Dispatch
 import Testing
 import Backends
 import TensorCore
@@ -58,6 +59,21 @@ import TensorCore
             #expect(try one.apply(x) == reference)
             #expect(try two.apply(x) == reference)
         }
+    }
+
+    /// A prepared kernel is immutable: concurrent calls (each with its own buffers, one of them
+    /// padding x internally) give the same results as one call.
+    @Test func concurrentCallsAgree() throws {
+        var g = SeededGenerator(seed: 41)
+        let w = try TernaryMatrix.random(outFeatures: 66, inFeatures: 300, using: &g)
+        let kernel = try BitPackedBackend().prepare(w, context: ComputeContext(threads: 2))
+        let x = g.int8s(count: 3 * 300)
+        let expected = try referenceInt(w, x)
+        let results = ResultsBox(count: 8)
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            results.set(i, (try? kernel.apply(x)) ?? [])
+        }
+        for i in 0..<8 { #expect(results.get(i) == expected, "call \(i)") }
     }
 
     @Test(arguments: variants)
@@ -147,5 +163,24 @@ import TensorCore
             #expect(rowBytes >= exact && rowBytes - exact < 32, "\(out)x\(inn): \(rowBytes) bytes per row")
             if inn % 256 == 0 { #expect(kernel.storageBitsPerWeight == 2 + 32 / Double(out * inn)) }
         }
+    }
+}
+
+/// Results written from several threads (each index by one thread), read after they join.
+private final class ResultsBox: @unchecked Sendable {
+    private var values: [[Int32]]
+    private let lock = SemaphoreLock()
+    init(count: Int) { values = Array(repeating: [], count: count) }
+    func set(_ i: Int, _ v: [Int32]) { lock.withLock { values[i] = v } }
+    func get(_ i: Int) -> [Int32] { lock.withLock { values[i] } }
+}
+
+/// A minimal lock built on a Dispatch semaphore.
+private struct SemaphoreLock: Sendable {
+    private let semaphore = DispatchSemaphore(value: 1)
+    func withLock<T>(_ body: () -> T) -> T {
+        semaphore.wait()
+        defer { semaphore.signal() }
+        return body()
     }
 }

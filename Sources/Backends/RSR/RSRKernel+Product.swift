@@ -135,7 +135,7 @@ extension RSRKernel {
         let tiles = (width + tile - 1) / tile
         let xt = UnsafeMutableRawPointer.allocate(byteCount: n * width * elementBytes, alignment: 64)
         defer { xt.deallocate() }
-        transpose(integer: integer, x: x, batch: batch, width: width, into: xt)
+        transpose(integer: integer, x: x, batch: batch, width: width, tile: tile, into: xt)
 
         let first = indexes[0]
         let radix = first.radix, codeCount = first.codeCount
@@ -156,7 +156,8 @@ extension RSRKernel {
                     let lane0 = j * tile
                     let w = min(tile, width - lane0)
                     for (part, index) in indexes.enumerated() {
-                        ops.segsum!(UnsafeRawPointer(xts.pointer + lane0 * elementBytes), Int64(width),
+                        // Tile j is its own contiguous `in × w` region (row stride w).
+                        ops.segsum!(UnsafeRawPointer(xts.pointer + lane0 * n * elementBytes), Int64(w),
                                     index.permutationPointer(block: t), index.startsPointer(block: t),
                                     order + part * codeCount, Int64(codes - 1), Int64(w), u)
                         blockProduct(ops: ops, radix: radix, rows: rows, codes: codes, width: w, u: u, yt: yt,
@@ -181,36 +182,41 @@ extension RSRKernel {
         }
     }
 
-    /// `xt[i · width + b] = x[b · in + i]` (Int8 stays Int8), padding lanes zeroed.
-    private func transpose(integer: Bool, x: UnsafeRawPointer, batch: Int, width: Int, into xt: UnsafeMutableRawPointer) {
-        let n = inFeatures
-        // Blocks of 16 columns × all lanes keep the writes inside a few cache lines at a time.
+    /// The transposed activations, tile-major: lanes `[l0, l0 + w)` of tile j form one
+    /// contiguous `in × w` region at `l0 · in`, so a tile's rows are whole, adjacent cache lines
+    /// (`xt[l0 · in + i · w + (b − l0)] = x[b · in + i]`, Int8 stays Int8); padding lanes are zero.
+    private func transpose(integer: Bool, x: UnsafeRawPointer, batch: Int, width: Int, tile: Int,
+                           into xt: UnsafeMutableRawPointer) {
         if integer {
-            let src = x.assumingMemoryBound(to: Int8.self)
-            let dst = xt.assumingMemoryBound(to: Int8.self)
-            var i0 = 0
-            while i0 < n {
-                let i1 = min(n, i0 + 16)
-                for b in 0..<batch {
-                    let row = src + b &* n
-                    for i in i0..<i1 { dst[i &* width &+ b] = row[i] }
-                }
-                for i in i0..<i1 { for b in batch..<width { dst[i &* width &+ b] = 0 } }
-                i0 = i1
-            }
+            transposeRows(x.assumingMemoryBound(to: Int8.self), batch: batch, width: width, tile: tile,
+                          into: xt.assumingMemoryBound(to: Int8.self))
         } else {
-            let src = x.assumingMemoryBound(to: Float.self)
-            let dst = xt.assumingMemoryBound(to: Float.self)
+            transposeRows(x.assumingMemoryBound(to: Float.self), batch: batch, width: width, tile: tile,
+                          into: xt.assumingMemoryBound(to: Float.self))
+        }
+    }
+
+    /// Blocks of 16 columns × the tile's lanes keep the writes inside a few cache lines at a time.
+    @inline(__always)
+    private func transposeRows<T: Numeric>(_ src: UnsafePointer<T>, batch: Int, width: Int, tile: Int,
+                                           into dst: UnsafeMutablePointer<T>) {
+        let n = inFeatures
+        var l0 = 0
+        while l0 < width {
+            let w = min(tile, width - l0)
+            let region = dst + l0 &* n
+            let real = max(0, min(batch, l0 + w) - l0)
             var i0 = 0
             while i0 < n {
                 let i1 = min(n, i0 + 16)
-                for b in 0..<batch {
-                    let row = src + b &* n
-                    for i in i0..<i1 { dst[i &* width &+ b] = row[i] }
+                for b in 0..<real {
+                    let row = src + (l0 + b) &* n
+                    for i in i0..<i1 { region[i &* w &+ b] = row[i] }
                 }
-                for i in i0..<i1 { for b in batch..<width { dst[i &* width &+ b] = 0 } }
+                for i in i0..<i1 { for b in real..<w { region[i &* w &+ b] = .zero } }
                 i0 = i1
             }
+            l0 += w
         }
     }
 }
