@@ -41,11 +41,9 @@ let package = Package(
             ],
             path: "Sources/TernaryCLI"
         ),
-        .executableTarget(
-            name: "BackendABTest",
-            dependencies: ["TensorCore", "Backends"],
-            path: "Examples/BackendABTest"
-        ),
+        // Examples/: tutorials, one small executable each (see README "Examples").
+        .executableTarget(name: "RSRWalkthrough", dependencies: ["TensorCore", "Backends"], path: "Examples/RSRWalkthrough"),
+        .executableTarget(name: "BackendABTest", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/BackendABTest"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "BackendsTests", dependencies: ["TensorCore", "Backends", "CKernels"]),
         .testTarget(name: "LayersTests", dependencies: ["TensorCore", "Backends", "Layers"]),
