@@ -44,6 +44,7 @@ let package = Package(
         // Examples/: tutorials, one small executable each (see README "Examples").
         .executableTarget(name: "RSRWalkthrough", dependencies: ["TensorCore", "Backends"], path: "Examples/RSRWalkthrough"),
         .executableTarget(name: "BackendABTest", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/BackendABTest"),
+        .executableTarget(name: "CustomModel", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/CustomModel"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "BackendsTests", dependencies: ["TensorCore", "Backends", "CKernels"]),
         .testTarget(name: "LayersTests", dependencies: ["TensorCore", "Backends", "Layers"]),
