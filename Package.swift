@@ -45,6 +45,7 @@ let package = Package(
         .executableTarget(name: "RSRWalkthrough", dependencies: ["TensorCore", "Backends"], path: "Examples/RSRWalkthrough"),
         .executableTarget(name: "BackendABTest", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/BackendABTest"),
         .executableTarget(name: "CustomModel", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/CustomModel"),
+        .executableTarget(name: "Generation", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/Generation"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "BackendsTests", dependencies: ["TensorCore", "Backends", "CKernels"]),
         .testTarget(name: "LayersTests", dependencies: ["TensorCore", "Backends", "Layers"]),
