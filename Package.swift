@@ -46,6 +46,7 @@ let package = Package(
         .executableTarget(name: "BackendABTest", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/BackendABTest"),
         .executableTarget(name: "CustomModel", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/CustomModel"),
         .executableTarget(name: "Generation", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/Generation"),
+        .executableTarget(name: "CheckpointRoundTrip", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/CheckpointRoundTrip"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "BackendsTests", dependencies: ["TensorCore", "Backends", "CKernels"]),
         .testTarget(name: "LayersTests", dependencies: ["TensorCore", "Backends", "Layers"]),
