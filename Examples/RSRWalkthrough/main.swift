@@ -2,7 +2,7 @@
 // `RSRIndex`, `RSRReference` and `RSRKernel` next to plain Swift, then the ternary case, then a
 // random matrix checked against the naive backend.
 //
-//   swift run RSRWalkthrough                              # the worked example + a 64×256 check
+//   swift run RSRWalkthrough                              # the worked example + a 66×256 check
 //   swift run RSRWalkthrough --out 1000 --in 4096 --k 6 --batch 8
 //
 // RSR ("Redundant Segment Reduction", arXiv 2411.06360) computes y = W·x for a 0/1 (or
@@ -63,6 +63,17 @@ let starts = index.segmentStarts(ofBlock: 0)
 print("\nStep 2: RSRIndex(weights: W, k: 2, digits: .positive)")
 show("σ (sorted columns)", sigma, expected: [0, 3, 6, 7, 1, 4, 2, 5])
 show("L (segment starts)", starts, expected: [0, 1, 4, 6, 8])
+
+// The same counting sort in plain Swift: histogram of the patterns, exclusive prefix sums (these
+// are L), then a stable scatter of the columns in ascending order.
+var count = [Int](repeating: 0, count: 1 << k)
+for p in patterns { count[p] += 1 }
+var plainStarts = [0]
+for c in count { plainStarts.append(plainStarts.last! + c) }
+var next = Array(plainStarts.dropLast()), plainSigma = [Int](repeating: 0, count: 8)
+for j in 0..<8 { plainSigma[next[patterns[j]]] = j; next[patterns[j]] += 1 }
+show("σ (plain counting sort)", plainSigma, expected: sigma, source: "RSRIndex")
+show("L (plain prefix sums)", plainStarts, expected: starts, source: "RSRIndex")
 for p in 0..<4 {
     let cols = Array(sigma[starts[p]..<starts[p + 1]])
     print("    segment \(p) = \(String(p, radix: 2).leftPadded(to: 2, with: "0"))₂: columns \(cols)")
@@ -75,7 +86,7 @@ var u = (0..<4).map { p in (starts[p]..<starts[p + 1]).reduce(0) { $0 + x[sigma[
 print("\nStep 3: segment sums  u[p] = Σ_{i in segment p} x[σ(i)]")
 show("u (plain Swift)", u, expected: [3, 12, 7, 10])
 let uLibrary = RSRReference.segmentSums(x, index: index, block: 0)
-show("u (RSRReference)", uLibrary, expected: [0, 12, 7, 10])
+show("u (RSRReference)", uLibrary, expected: [0, 12, 7, 10], source: "RSR.md, u[0] skipped")
 
 // Step 4a, RSR: the block product as an enumeration: y[r] = Σ_p bit_r(p)·u[p], where row r of
 // the block is bit k-1-r of p. The table has one row per output row, one column per pattern.
