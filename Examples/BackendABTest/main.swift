@@ -85,6 +85,10 @@ for backend in BackendRegistry.all {
 print(String(repeating: "-", count: 88))
 print("Times: the whole layer (quantize x, integer product, rescale). Gw/s: 10⁹ weights × batch rows / s.")
 print("bits/w: bytes the kernel keeps × 8 / (out·in); naive keeps Int8, blas Float32.")
+if getenv("OPENBLAS_CORETYPE") == nil {
+    // OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs it does not know (`ternary bench` sets this itself).
+    print("blas: if OpenBLAS does not know this CPU, set OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2)")
+}
 #if DEBUG
 print("(debug build: run with `swift run -c release BackendABTest ...` for meaningful times)")
 #endif
