@@ -40,16 +40,19 @@ let lmHead = LMHeadFormat(rawValue: option("lm-head") ?? (use2B4T ? "int8" : "fl
 let clock = ContinuousClock()
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
 
+// The KV cache is preallocated: room for a prompt of up to 256 tokens and the new ones (the
+// model's max_position_embeddings caps it).
+let cachePositions = 256 + maxNewTokens
 let start = clock.now
 let model: BitNetModel
 if let directory = modelDirectory {
     // config.json + model.safetensors (or sharded), validated, unpacked, prepared for `backend`.
     model = try BitNetModel.load(checkpoint: directory, backend: backend, context: context,
-                                 lmHeadFormat: lmHead, kvCacheCapacity: 256)
+                                 lmHeadFormat: lmHead, kvCacheCapacity: cachePositions)
 } else {
     var config = use2B4T ? BitNetConfig.bitnet2B4T : BitNetConfig.tiny
     config.lmHeadFormat = lmHead
-    config.kvCacheCapacity = 256              // positions this run may use (the cache is preallocated)
+    config.kvCacheCapacity = cachePositions
     model = try BitNetModel.random(config: config, seed: seed, backend: backend, context: context)
 }
 let buildTime = clock.now - start
