@@ -41,11 +41,12 @@ let package = Package(
             ],
             path: "Sources/TernaryCLI"
         ),
-        .executableTarget(
-            name: "BackendABTest",
-            dependencies: ["TensorCore", "Backends"],
-            path: "Examples/BackendABTest"
-        ),
+        // Examples/: tutorials, one small executable each (see README "Examples").
+        .executableTarget(name: "RSRWalkthrough", dependencies: ["TensorCore", "Backends"], path: "Examples/RSRWalkthrough"),
+        .executableTarget(name: "BackendABTest", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/BackendABTest"),
+        .executableTarget(name: "CustomModel", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/CustomModel"),
+        .executableTarget(name: "Generation", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/Generation"),
+        .executableTarget(name: "CheckpointRoundTrip", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/CheckpointRoundTrip"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "BackendsTests", dependencies: ["TensorCore", "Backends", "CKernels"]),
         .testTarget(name: "LayersTests", dependencies: ["TensorCore", "Backends", "Layers"]),
