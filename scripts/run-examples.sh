@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds every example (Examples/) and runs each on small sizes. Exits non-zero if any build or
-# run fails; every example runs even after a failure, and a summary lists them all.
+# Builds every example (Examples/) and runs each on small sizes, then checks that bad command
+# lines are refused with a one-line error. Exits non-zero if any build or check fails; every
+# check runs even after a failure, and a summary lists them all.
 #
 #   bash scripts/run-examples.sh            # debug build, as CI runs it
 #   CONFIG=release bash scripts/run-examples.sh
@@ -42,6 +43,47 @@ for run in "${runs[@]}"; do
     if [ $status -eq 0 ]; then result="ok"; else result="FAILED ($status)"; failures=$((failures + 1)); fi
     summary+=("$(printf '%-12s %6ss  %s' "$result" "$seconds" "$run")")
 done
+
+# Bad command lines: each must be refused with exit status 1 and one "error: ..." line on stderr
+# (not a crash with a stack trace, not a silent default). Run directly: milliseconds each.
+bad_runs=(
+    "RSRWalkthrough --batch abc"
+    "RSRWalkthrough --k 0"
+    "BackendABTest --shape 12y"
+    "BackendABTest --batch 0"
+    "BackendABTest --repeat"
+    "CustomModel --bogus"
+    "CustomModel --hidden 12"
+    "Generation --backend nope"
+    "Generation --top-p 1.5"
+    "Generation --threads"
+    "CheckpointRoundTrip --seed x"
+    "CheckpointRoundTrip --hidden 12"
+)
+echo
+echo "== bad arguments (expected: exit 1, one line on stderr) and --help"
+err=$(mktemp)
+for run in "${bad_runs[@]}"; do
+    # shellcheck disable=SC2086  # the arguments are meant to split
+    .build/$CONFIG/$run >/dev/null 2>"$err"
+    status=$?
+    message=$(head -c 200 "$err")
+    if [ $status -eq 1 ] && [ "$(wc -l <"$err")" -eq 1 ] && [[ $message == "error: "* ]]; then
+        result="ok (refused)"
+    else
+        result="FAILED ($status)"; failures=$((failures + 1))
+    fi
+    line=$(printf '%-12s %7s  %s  →  %s' "$result" "" "$run" "$message")
+    echo "$line"; summary+=("$line")
+done
+for name in RSRWalkthrough BackendABTest CustomModel Generation CheckpointRoundTrip; do
+    usage=$(.build/$CONFIG/$name --help 2>"$err")
+    status=$?
+    if [ $status -eq 0 ] && [[ $usage == "usage: $name"* ]] && [ ! -s "$err" ]; then result="ok"; else result="FAILED ($status)"; failures=$((failures + 1)); fi
+    line=$(printf '%-12s %7s  %s' "$result" "" "$name --help")
+    echo "$line"; summary+=("$line")
+done
+rm -f "$err"
 
 echo
 echo "== examples summary ($CONFIG)"

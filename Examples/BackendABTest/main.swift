@@ -2,6 +2,7 @@
 //
 //   swift run BackendABTest                                     # 512x1024, batch 1, 1 thread
 //   swift run -c release BackendABTest --shape 2560x6912 --batch 8 --threads 2 --repeat 50
+//   swift run BackendABTest --help                              # the options
 //
 // What it shows:
 // - a `BitLinear` keeps its `TernaryMatrix`, so `prepare(backend:context:)` swaps the product
@@ -15,85 +16,88 @@ import Foundation
 import Layers
 import TensorCore
 
-// MARK: Arguments: --shape OUTxIN, --batch N, --threads N, --repeat N
+do {
+    // MARK: Arguments (checked by Options.swift; any error below ends in one line on stderr)
 
-func option(_ name: String) -> String? {
-    let args = CommandLine.arguments
-    guard let i = args.firstIndex(of: "--" + name), i + 1 < args.count else { return nil }
-    return args[i + 1]
-}
-let shape = (option("shape") ?? "512x1024").split(separator: "x").compactMap { Int($0) }
-guard shape.count == 2 else { fatalError("--shape takes OUTxIN, e.g. 512x1024") }
-let (out, inn) = (shape[0], shape[1])
-let batch = Int(option("batch") ?? "1") ?? 1
-let repeats = Int(option("repeat") ?? "20") ?? 20
-let context = try ComputeContext(threads: Int(option("threads") ?? "1") ?? 1)
+    let options = try Options(usage: """
+        usage: BackendABTest [--shape OUTxIN] [--batch N] [--threads N] [--repeat N]
+          defaults: --shape 512x1024 --batch 1 --threads 1 --repeat 20 (timed calls per backend)
+        """, values: ["shape", "batch", "threads", "repeat"])
+    let (out, inn) = try options.value("shape", (512, 1024), expected: "OUTxIN, e.g. 512x1024") {
+        let sizes = $0.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) ?? 0 }
+        return sizes.count == 2 && sizes.allSatisfy { (1...1 << 20).contains($0) } ? (sizes[0], sizes[1]) : nil
+    }
+    let batch = try options.count("batch", 1), repeats = try options.count("repeat", 20)
+    let context = try ComputeContext(threads: options.count("threads", 1))
 
-// MARK: The layer and the input
+    // MARK: The layer and the input
 
-var rng = SeededGenerator(seed: 2026)
-// A BitNet-like weight: about a third each of -1, 0, +1, with the absmean scale γ.
-let weight = try TernaryMatrix.random(outFeatures: out, inFeatures: inn, scale: 0.02, using: &rng)
-let layer = try BitLinear(weight: weight, backend: NaiveBackend(), context: context)
-let x = rng.gaussians(count: batch * inn)          // Float activations, batch × in, row-major
+    var rng = SeededGenerator(seed: 2026)
+    // A BitNet-like weight: about a third each of -1, 0, +1, with the absmean scale γ.
+    let weight = try TernaryMatrix.random(outFeatures: out, inFeatures: inn, scale: 0.02, using: &rng)
+    let layer = try BitLinear(weight: weight, backend: NaiveBackend(), context: context)
+    let x = rng.gaussians(count: batch * inn)          // Float activations, batch × in, row-major
 
-// The reference: the naive backend's outputs.
-let reference = try layer(x)
+    // The reference: the naive backend's outputs.
+    let reference = try layer(x)
 
-// MARK: Every backend
+    // MARK: Every backend
 
-/// Median, min and max seconds of `repeats` calls of the layer's pointer form (no allocation).
-func time(_ layer: BitLinear) -> (median: Double, min: Double, max: Double) {
-    var y = [Float](repeating: 0, count: batch * out)
-    var seconds: [Double] = []
-    let clock = ContinuousClock()
-    x.withUnsafeBufferPointer { xp in
-        y.withUnsafeMutableBufferPointer { yp in
-            layer(xp, batch: batch, into: yp)                        // warm-up (caches, page faults)
-            for _ in 0..<max(1, repeats) {
-                let d = clock.measure { layer(xp, batch: batch, into: yp) }
-                seconds.append(Double(d.components.attoseconds) * 1e-18 + Double(d.components.seconds))
+    /// Median, min and max seconds of `repeats` calls of the layer's pointer form (no allocation).
+    func time(_ layer: BitLinear) -> (median: Double, min: Double, max: Double) {
+        var y = [Float](repeating: 0, count: batch * out)
+        var seconds: [Double] = []
+        let clock = ContinuousClock()
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                layer(xp, batch: batch, into: yp)                        // warm-up (caches, page faults)
+                for _ in 0..<max(1, repeats) {
+                    let d = clock.measure { layer(xp, batch: batch, into: yp) }
+                    seconds.append(Double(d.components.attoseconds) * 1e-18 + Double(d.components.seconds))
+                }
             }
         }
+        seconds.sort()
+        return (seconds[seconds.count / 2], seconds.first!, seconds.last!)
     }
-    seconds.sort()
-    return (seconds[seconds.count / 2], seconds.first!, seconds.last!)
-}
 
-print("BitLinear \(out)x\(inn), batch \(batch), \(context.threads) thread(s), median of \(repeats) runs")
-print("backend    k    bits/w  median µs   min µs   max µs   Gw/s  vs naive  output vs naive")
-print(String(repeating: "-", count: 88))
-var naiveMedian = Double.nan
-var allIdentical = true
-for backend in BackendRegistry.all {
-    try layer.prepare(backend: backend, context: context)        // re-prepares the same weight
-    let y = try layer(x)
-    // Bit-for-bit comparison (NaN-safe): the whole point of an exact integer product.
-    let identical = y.count == reference.count && zip(y, reference).allSatisfy { $0.bitPattern == $1.bitPattern }
-    allIdentical = allIdentical && identical
-    let t = time(layer)
-    if backend.name == "naive" { naiveMedian = t.median }
-    let k = layer.kernel.k.map(String.init) ?? "-"
-    let weightsPerSecond = Double(out * inn * batch) / t.median / 1e9
-    print(backend.name.padding(toLength: 10, withPad: " ", startingAt: 0)
-          + k.padding(toLength: 4, withPad: " ", startingAt: 0)
-          + String(format: "%7.2f %10.1f %8.1f %8.1f %6.2f %8.2fx  ",
-                   layer.kernel.storageBitsPerWeight, t.median * 1e6, t.min * 1e6, t.max * 1e6,
-                   weightsPerSecond, naiveMedian / t.median)
-          + (identical ? "identical" : "DIFFERS"))
+    print("BitLinear \(out)x\(inn), batch \(batch), \(context.threads) thread(s), median of \(repeats) runs")
+    print("backend    k    bits/w  median µs   min µs   max µs   Gw/s  vs naive  output vs naive")
+    print(String(repeating: "-", count: 88))
+    var naiveMedian = Double.nan
+    var allIdentical = true
+    for backend in BackendRegistry.all {
+        try layer.prepare(backend: backend, context: context)        // re-prepares the same weight
+        let y = try layer(x)
+        // Bit-for-bit comparison (NaN-safe): the whole point of an exact integer product.
+        let identical = y.count == reference.count && zip(y, reference).allSatisfy { $0.bitPattern == $1.bitPattern }
+        allIdentical = allIdentical && identical
+        let t = time(layer)
+        if backend.name == "naive" { naiveMedian = t.median }
+        let k = layer.kernel.k.map(String.init) ?? "-"
+        let weightsPerSecond = Double(out * inn * batch) / t.median / 1e9
+        print(backend.name.padding(toLength: 10, withPad: " ", startingAt: 0)
+              + k.padding(toLength: 4, withPad: " ", startingAt: 0)
+              + String(format: "%7.2f %10.1f %8.1f %8.1f %6.2f %8.2fx  ",
+                       layer.kernel.storageBitsPerWeight, t.median * 1e6, t.min * 1e6, t.max * 1e6,
+                       weightsPerSecond, naiveMedian / t.median)
+              + (identical ? "identical" : "DIFFERS"))
+    }
+    print(String(repeating: "-", count: 88))
+    print("Times: the whole layer (quantize x, integer product, rescale). Gw/s: 10⁹ weights × batch rows / s.")
+    print("bits/w: bytes the kernel keeps × 8 / (out·in); naive keeps Int8, blas Float32.")
+    if getenv("OPENBLAS_CORETYPE") == nil {
+        // OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs it does not know (`ternary bench` sets this itself).
+        print("blas: if OpenBLAS does not know this CPU, set OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2)")
+    }
+    #if DEBUG
+    print("(debug build: run with `swift run -c release BackendABTest ...` for meaningful times)")
+    #endif
+    guard allIdentical else {
+        print("FAILED: some backend's output differs from naive")
+        exit(1)
+    }
+    print("All \(BackendRegistry.all.count) backends give bit-identical outputs.")
+} catch {
+    exit(with: error)
 }
-print(String(repeating: "-", count: 88))
-print("Times: the whole layer (quantize x, integer product, rescale). Gw/s: 10⁹ weights × batch rows / s.")
-print("bits/w: bytes the kernel keeps × 8 / (out·in); naive keeps Int8, blas Float32.")
-if getenv("OPENBLAS_CORETYPE") == nil {
-    // OpenBLAS 0.3.21 falls back to SSE3 kernels on CPUs it does not know (`ternary bench` sets this itself).
-    print("blas: if OpenBLAS does not know this CPU, set OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2)")
-}
-#if DEBUG
-print("(debug build: run with `swift run -c release BackendABTest ...` for meaningful times)")
-#endif
-guard allIdentical else {
-    print("FAILED: some backend's output differs from naive")
-    exit(1)
-}
-print("All \(BackendRegistry.all.count) backends give bit-identical outputs.")

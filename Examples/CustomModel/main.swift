@@ -3,6 +3,7 @@
 //
 //   swift run CustomModel                                  # hidden 64, 2 blocks, 12 tokens
 //   swift run -c release CustomModel --hidden 512 --blocks 4 --tokens 64
+//   swift run CustomModel --help                           # the options
 //
 // The network: a tiny sequence classifier, a 2-block pre-norm transformer
 //   tokens → embedding → [RMSNorm → self-attention (+ residual) → RMSNorm → relu² MLP (+ residual)] × blocks
@@ -12,12 +13,6 @@ import Backends
 import Foundation
 import Layers
 import TensorCore
-
-func option(_ name: String, _ fallback: Int) -> Int {
-    let args = CommandLine.arguments
-    guard let i = args.firstIndex(of: "--" + name), i + 1 < args.count, let v = Int(args[i + 1]) else { return fallback }
-    return v
-}
 
 // MARK: - 1. Layers of our own, composed from BitLinear, RMSNorm and the attention core
 
@@ -153,50 +148,61 @@ final class SequenceClassifier: Module {
 
 // MARK: - 2. Build it, give layers different backends, print the tree
 
-let hidden = option("hidden", 64), blockCount = option("blocks", 2), tokenCount = option("tokens", 12)
-let model = try SequenceClassifier(vocabulary: 100, hidden: hidden, heads: 4, blocks: blockCount, classes: 5,
-                                   maxTokens: tokenCount, seed: 7)
-var rng = SeededGenerator(seed: 99)
-let tokens = (0..<tokenCount).map { _ in Int(rng.next() % 100) }
+do {
+    // The arguments (checked by Options.swift; any error below ends in one line on stderr).
+    let options = try Options(usage: """
+        usage: CustomModel [--hidden N] [--blocks N] [--tokens N]
+          defaults: --hidden 64 (a multiple of 8) --blocks 2 --tokens 12
+        """, values: ["hidden", "blocks", "tokens"])
+    let hidden = try options.count("hidden", 64), blockCount = try options.count("blocks", 2)
+    let tokenCount = try options.count("tokens", 12)
+    guard hidden % 8 == 0 else { throw Options.Invalid(description: "--hidden \(hidden) is not a multiple of 8 (4 heads of an even size)") }
+    let model = try SequenceClassifier(vocabulary: 100, hidden: hidden, heads: 4, blocks: blockCount, classes: 5,
+                                       maxTokens: tokenCount, seed: 7)
+    var rng = SeededGenerator(seed: 99)
+    let tokens = (0..<tokenCount).map { _ in Int(rng.next() % 100) }
 
-// Every BitLinear starts on `naive`. The reference output:
-let reference = try model(tokens)
+    // Every BitLinear starts on `naive`. The reference output:
+    let reference = try model(tokens)
 
-// Mix backends by path: the predicate sees each BitLinear's full path and the layer itself.
-try model.setBackend(RSRBackend.rsrPlusPlus, where: { path, _ in path.hasSuffix("mlp.up_proj") })
-try model.setBackend(BitPackedBackend(), where: { path, _ in path.hasSuffix("mlp.down_proj") })
-try model.setBackend(BLASBackend(), where: { path, _ in path.contains(".attn.") && !path.hasSuffix("o_proj") })
-try model.setBackend(RSRBackend(variant: .rsr, k: .fixed(3), form: .twoPart), where: { path, _ in path.hasSuffix("o_proj") })
-// The head is tiny (5 outputs): whatever is left stays naive.
-print(model.treeDescription())
+    // Mix backends by path: the predicate sees each BitLinear's full path and the layer itself.
+    try model.setBackend(RSRBackend.rsrPlusPlus, where: { path, _ in path.hasSuffix("mlp.up_proj") })
+    try model.setBackend(BitPackedBackend(), where: { path, _ in path.hasSuffix("mlp.down_proj") })
+    try model.setBackend(BLASBackend(), where: { path, _ in path.contains(".attn.") && !path.hasSuffix("o_proj") })
+    try model.setBackend(RSRBackend(variant: .rsr, k: .fixed(3), form: .twoPart), where: { path, _ in path.hasSuffix("o_proj") })
+    // The head is tiny (5 outputs): whatever is left stays naive.
+    print(model.treeDescription())
 
-let mixed = try model(tokens)
+    let mixed = try model(tokens)
 
-// MARK: - 3. Same outputs whatever the backends
+    // MARK: - 3. Same outputs whatever the backends
 
-/// True when two outputs are equal bit for bit.
-func identical(_ a: [Float], _ b: [Float]) -> Bool { a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern } }
+    /// True when two outputs are equal bit for bit.
+    func identical(_ a: [Float], _ b: [Float]) -> Bool { a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern } }
 
-print("\ntokens: \(tokens)")
-print("logits, all naive:    " + reference.map { String(format: "%8.4f", $0) }.joined(separator: " "))
-print("logits, mixed above:  " + mixed.map { String(format: "%8.4f", $0) }.joined(separator: " "))
-var results: [(String, Bool)] = [("mixed (tree above)", identical(mixed, reference))]
-// And every backend for every layer, one at a time.
-for backend in BackendRegistry.all {
-    try model.setBackend(backend)
-    results.append(("all \(backend.name)", identical(try model(tokens), reference)))
+    print("\ntokens: \(tokens)")
+    print("logits, all naive:    " + reference.map { String(format: "%8.4f", $0) }.joined(separator: " "))
+    print("logits, mixed above:  " + mixed.map { String(format: "%8.4f", $0) }.joined(separator: " "))
+    var results: [(String, Bool)] = [("mixed (tree above)", identical(mixed, reference))]
+    // And every backend for every layer, one at a time.
+    for backend in BackendRegistry.all {
+        try model.setBackend(backend)
+        results.append(("all \(backend.name)", identical(try model(tokens), reference)))
+    }
+    // A random backend per layer, through the list of every BitLinear and its path.
+    var pick = SeededGenerator(seed: 5)
+    for (_, layer) in model.bitLinears() {
+        let backend = BackendRegistry.all[Int(pick.next() % UInt64(BackendRegistry.all.count))]
+        try layer.prepare(backend: backend, context: .singleThreaded)
+    }
+    results.append(("random per layer", identical(try model(tokens), reference)))
+
+    print("\nbackends                  logits vs all-naive")
+    for (name, same) in results {
+        print("  " + name.padding(toLength: 24, withPad: " ", startingAt: 0) + (same ? "bit-identical" : "DIFFERENT"))
+    }
+    guard results.allSatisfy(\.1) else { print("FAILED"); exit(1) }
+    print("\nThe backend changes speed and memory, never the numbers: every product is an exact integer product.")
+} catch {
+    exit(with: error)
 }
-// A random backend per layer, through the list of every BitLinear and its path.
-var pick = SeededGenerator(seed: 5)
-for (_, layer) in model.bitLinears() {
-    let backend = BackendRegistry.all[Int(pick.next() % UInt64(BackendRegistry.all.count))]
-    try layer.prepare(backend: backend, context: .singleThreaded)
-}
-results.append(("random per layer", identical(try model(tokens), reference)))
-
-print("\nbackends                  logits vs all-naive")
-for (name, same) in results {
-    print("  " + name.padding(toLength: 24, withPad: " ", startingAt: 0) + (same ? "bit-identical" : "DIFFERENT"))
-}
-guard results.allSatisfy(\.1) else { print("FAILED"); exit(1) }
-print("\nThe backend changes speed and memory, never the numbers: every product is an exact integer product.")
