@@ -2,6 +2,7 @@ import CKernels
 
 /// The SIMD features of the running CPU, detected at run time (the C kernels dispatch on them).
 public struct CPUFeatures: Sendable, Equatable {
+    /// One flag per instruction-set extension, as `__builtin_cpu_supports` reports it.
     public let sse42, avx, avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, avxvnni: Bool
 
     /// The features of this machine.

@@ -23,6 +23,7 @@ public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
         ComputeContext(validThreads: max(1, ProcessInfo.processInfo.activeProcessorCount))
     }
 
+    /// e.g. "ComputeContext(threads: 2)".
     public var description: String { "ComputeContext(threads: \(threads))" }
 }
 

@@ -46,6 +46,7 @@ public protocol LinearKernel: Sendable {
 }
 
 extension LinearKernel {
+    /// nil: most backends have no block height.
     public var k: Int? { nil }
 
     /// Bits kept per weight: `8 · storageBytes / (out · in)`.

@@ -3,15 +3,21 @@ import Dispatch
 /// A pointer wrapped so that it can be captured by the closures of `Parallel.forEachChunk`.
 /// The caller guarantees that concurrent users touch disjoint elements.
 public struct SendablePointer<Pointee>: @unchecked Sendable {
+    /// The wrapped pointer.
     public let base: UnsafeMutablePointer<Pointee>
+    /// Wraps a pointer.
     @inlinable public init(_ base: UnsafeMutablePointer<Pointee>) { self.base = base }
+    /// Wraps the base address of a non-empty buffer.
     @inlinable public init(_ buffer: UnsafeMutableBufferPointer<Pointee>) { self.base = buffer.baseAddress! }
 }
 
 /// A read-only pointer that may cross into `Parallel.forEachChunk` closures.
 public struct SendableConstPointer<Pointee>: @unchecked Sendable {
+    /// The wrapped pointer.
     public let base: UnsafePointer<Pointee>
+    /// Wraps a pointer.
     @inlinable public init(_ base: UnsafePointer<Pointee>) { self.base = base }
+    /// Wraps the base address of a non-empty buffer.
     @inlinable public init(_ buffer: UnsafeBufferPointer<Pointee>) { self.base = buffer.baseAddress! }
 }
 

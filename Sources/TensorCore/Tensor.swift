@@ -120,6 +120,7 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         try scalars.withUnsafeMutableBufferPointer(body)
     }
 
+    /// The shape and the first few elements.
     public var description: String {
         let preview = scalars.prefix(8).map { "\($0)" }.joined(separator: ", ")
         return "Tensor(shape: \(shape), [\(preview)\(count > 8 ? ", …" : "")])"

@@ -16,6 +16,7 @@ public enum TernaryKitError: Error, Equatable, CustomStringConvertible, Sendable
     /// A file could not be read, parsed or written.
     case file(path: String, problem: String)
 
+    /// A one-line message naming the problem.
     public var description: String {
         switch self {
         case .invalidShape(let message): return "invalid shape: \(message)"

@@ -11,12 +11,16 @@ import TensorCore
 ///
 /// OpenBLAS's thread pool is global; every product sets it to the kernel's thread count.
 public struct BLASBackend: LinearBackend {
+    /// "blas".
     public var name: String { "blas" }
     /// The largest `inFeatures` for which Float sums of Int8 × ternary products are exact.
     public static let maxExactInFeatures = (1 << 24) / 128
 
+    /// The BLAS backend (stateless; the thread count comes with each `prepare`).
     public init() {}
 
+    /// Expands the weight to Float32.
+    /// - Throws: `.exactnessLimit` when `inFeatures > maxExactInFeatures`.
     public func prepare(_ weights: TernaryMatrix, context: ComputeContext) throws -> any LinearKernel {
         guard weights.inFeatures <= BLASBackend.maxExactInFeatures else {
             throw TernaryKitError.exactnessLimit(
@@ -28,12 +32,17 @@ public struct BLASBackend: LinearBackend {
 
 /// The BLAS backend's kernel: the ternary values as Float32 (unscaled; the scale is BLAS's alpha).
 public struct BLASKernel: LinearKernel {
+    /// Rows of the weight.
     public let outFeatures: Int
+    /// Columns of the weight.
     public let inFeatures: Int
+    /// The weight scale γ, passed to BLAS as alpha on the Float path.
     public let scale: Float
+    /// The thread count OpenBLAS is given for each product.
     public let context: ComputeContext
     /// `W_t` as Float32, row-major `out × in`.
     let dense: [Float]
+    /// "blas".
     public var backendName: String { "blas" }
     public var storageBytes: Int { dense.count * MemoryLayout<Float>.size + MemoryLayout<Float>.size }
 
@@ -60,11 +69,13 @@ public struct BLASKernel: LinearKernel {
         }
     }
 
+    /// Float path: `sgemv` (batch 1) or `sgemm` with alpha = γ.
     public func apply(_ x: UnsafeBufferPointer<Float>, batch: Int, into y: UnsafeMutableBufferPointer<Float>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
         product(x.baseAddress!, batch: batch, alpha: scale, into: y.baseAddress!)
     }
 
+    /// Int8 path: converts to Float, multiplies with alpha = 1, converts back (exact, see the type).
     public func apply(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
         let nx = batch * inFeatures, ny = batch * outFeatures

@@ -5,9 +5,12 @@ import TensorCore
 /// Every other backend is tested against this one, so it is written the obvious way. The only
 /// concession to speed is that output rows are split across the context's threads.
 public struct NaiveBackend: LinearBackend {
+    /// "naive".
     public var name: String { "naive" }
+    /// The naive backend (stateless).
     public init() {}
 
+    /// Keeps the matrix as it is (its values array is shared, not copied).
     public func prepare(_ weights: TernaryMatrix, context: ComputeContext) throws -> any LinearKernel {
         NaiveKernel(weights: weights, context: context)
     }
@@ -15,12 +18,19 @@ public struct NaiveBackend: LinearBackend {
 
 /// The naive backend's kernel: the ternary values as they are, one Int8 per weight.
 public struct NaiveKernel: LinearKernel {
+    /// The weight, unchanged.
     public let weights: TernaryMatrix
+    /// The thread count output rows are split across.
     public let context: ComputeContext
+    /// "naive".
     public var backendName: String { "naive" }
+    /// Rows of the weight.
     public var outFeatures: Int { weights.outFeatures }
+    /// Columns of the weight.
     public var inFeatures: Int { weights.inFeatures }
+    /// The weight scale γ.
     public var scale: Float { weights.scale }
+    /// One byte per weight plus the scale.
     public var storageBytes: Int { weights.unpackedBytes }
 
     init(weights: TernaryMatrix, context: ComputeContext) {
@@ -28,6 +38,7 @@ public struct NaiveKernel: LinearKernel {
         self.context = context
     }
 
+    /// Float path: one Float dot product per output, times γ.
     public func apply(_ x: UnsafeBufferPointer<Float>, batch: Int, into y: UnsafeMutableBufferPointer<Float>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
         let n = inFeatures, m = outFeatures, s = scale
@@ -46,6 +57,7 @@ public struct NaiveKernel: LinearKernel {
         }
     }
 
+    /// Int8 path: one Int32 dot product per output.
     public func apply(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
         let n = inFeatures, m = outFeatures
