@@ -44,6 +44,7 @@ public struct BLASKernel: LinearKernel {
     let dense: [Float]
     /// "blas".
     public var backendName: String { "blas" }
+    /// 4 bytes per weight plus the scale.
     public var storageBytes: Int { dense.count * MemoryLayout<Float>.size + MemoryLayout<Float>.size }
 
     init(weights: TernaryMatrix, context: ComputeContext) {
