@@ -421,6 +421,27 @@ TK_INLINE VNNI void bp_i8_vnni_plain(const tk_bitpacked_i8_args *a, size_t o, si
             }
         }
     }
+    if (T == 4) {
+        // All 16 sums at once: a transposing add tree (45 instructions instead of 16 separate
+        // reductions); block t of the result holds rows o ..< o + 4 of activation row t.
+        __m512i v[8], w[4];
+        for (int i = 0; i < 8; i++) {
+            const __m512i p = acc[(2 * i) & 3][(2 * i) >> 2], q = acc[(2 * i + 1) & 3][(2 * i + 1) >> 2];
+            v[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(p, q), _mm512_unpackhi_epi32(p, q));
+        }
+        for (int j = 0; j < 4; j++)
+            w[j] = _mm512_add_epi32(_mm512_unpacklo_epi64(v[2 * j], v[2 * j + 1]),
+                                    _mm512_unpackhi_epi64(v[2 * j], v[2 * j + 1]));
+        const __m512i x0 = _mm512_add_epi32(_mm512_shuffle_i32x4(w[0], w[1], 0x88), _mm512_shuffle_i32x4(w[0], w[1], 0xDD));
+        const __m512i x1 = _mm512_add_epi32(_mm512_shuffle_i32x4(w[2], w[3], 0x88), _mm512_shuffle_i32x4(w[2], w[3], 0xDD));
+        const __m512i sums = _mm512_add_epi32(_mm512_shuffle_i32x4(x0, x1, 0x88), _mm512_shuffle_i32x4(x0, x1, 0xDD));
+        int32_t out[16];
+        _mm512_storeu_si512((void *)out, sums);
+        for (int t = 0; t < 4; t++)
+            for (int r = 0; r < 4; r++)
+                a->y[(t0 + t) * a->y_stride + o + r] = (int32_t)((uint32_t)out[4 * t + r] - (uint32_t)a->x_sum[t0 + t]);
+        return;
+    }
     for (int r = 0; r < 4; r++)
         for (int t = 0; t < T; t++)
             a->y[(t0 + t) * a->y_stride + o + r] =
