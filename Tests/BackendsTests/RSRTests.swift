@@ -317,6 +317,21 @@ import TensorCore
         }
     }
 
+    /// All-zero blocks: every column has code 0, nothing is gathered, the outputs are 0.
+    @Test func allZeroWeightsGiveZeros() throws {
+        let w = try TernaryMatrix(outFeatures: 7, inFeatures: 40, values: [Int8](repeating: 0, count: 280))
+        var g = SeededGenerator(seed: 22)
+        for variant in [RSRBackend.Variant.rsr, .rsrPlusPlus] {
+            for form in [RSRBackend.Form.twoPart, .fused] {
+                let kernel = try RSRBackend(variant: variant, k: .fixed(3), form: form).prepare(w, context: .singleThreaded)
+                for batch in [1, 3] {
+                    #expect(try kernel.apply(g.int8s(count: batch * 40)) == [Int32](repeating: 0, count: batch * 7))
+                    #expect(try kernel.apply(g.floats(count: batch * 40)) == [Float](repeating: 0, count: batch * 7))
+                }
+            }
+        }
+    }
+
     @Test func largerBatchesUseSeveralTiles() throws {
         var g = SeededGenerator(seed: 17)
         let w = try TernaryMatrix.random(outFeatures: 13, inFeatures: 200, using: &g)
