@@ -317,6 +317,21 @@ import TensorCore
         }
     }
 
+    /// All-zero blocks: every column has code 0, nothing is gathered, the outputs are 0.
+    @Test func allZeroWeightsGiveZeros() throws {
+        let w = try TernaryMatrix(outFeatures: 7, inFeatures: 40, values: [Int8](repeating: 0, count: 280))
+        var g = SeededGenerator(seed: 22)
+        for variant in [RSRBackend.Variant.rsr, .rsrPlusPlus] {
+            for form in [RSRBackend.Form.twoPart, .fused] {
+                let kernel = try RSRBackend(variant: variant, k: .fixed(3), form: form).prepare(w, context: .singleThreaded)
+                for batch in [1, 3] {
+                    #expect(try kernel.apply(g.int8s(count: batch * 40)) == [Int32](repeating: 0, count: batch * 7))
+                    #expect(try kernel.apply(g.floats(count: batch * 40)) == [Float](repeating: 0, count: batch * 7))
+                }
+            }
+        }
+    }
+
     @Test func largerBatchesUseSeveralTiles() throws {
         var g = SeededGenerator(seed: 17)
         let w = try TernaryMatrix.random(outFeatures: 13, inFeatures: 200, using: &g)
@@ -329,12 +344,9 @@ import TensorCore
         }
     }
 
-    /// Wide inputs narrow the batch tile (16 Float lanes, 48 Int8 lanes at in = 9000), so a
-    /// batch of 70 takes tiles of different widths.
-    @Test func narrowTilesForWideInputs() throws {
-        #expect(RSROps.tileWidth(inFeatures: 9000, elementBytes: 4) == 16)
-        #expect(RSROps.tileWidth(inFeatures: 9000, elementBytes: 1) == 48)
-        #expect(RSROps.tileWidth(inFeatures: 100, elementBytes: 4) == 64)
+    /// A batch of 70 on a wide input: a 64-lane tile and a 16-lane one (80 padded lanes).
+    @Test func wideInputWithTwoTiles() throws {
+        #expect(RSROps.tileWidth(inFeatures: 9000, elementBytes: 4) == 64)
         var g = SeededGenerator(seed: 21)
         let w = try TernaryMatrix.random(outFeatures: 5, inFeatures: 9000, scale: 0.25, using: &g)
         let kernel = try RSRBackend(variant: .rsrPlusPlus, k: .fixed(3)).prepare(w, context: ComputeContext(threads: 2))

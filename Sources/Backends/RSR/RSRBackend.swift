@@ -42,13 +42,17 @@ public struct RSRBackend: LinearBackend {
         case fused
     }
 
+    /// The block product: enumeration (RSR) or fold (RSR++).
     public let variant: Variant
+    /// How `prepare` picks the block height.
     public let kChoice: KChoice
+    /// The index form of ternary matrices (binary ones always keep one radix-2 index).
     public let form: Form
 
     /// Seconds of timing `.auto` may spend on products (index builds come on top).
     public static let autoBudgetSeconds = 0.25
 
+    /// "rsr" or "rsr++", whatever the k and form: the registry holds the defaults under these names.
     public var name: String { variant == .rsr ? "rsr" : "rsr++" }
 
     /// A backend; `k` is validated by `prepare` (which throws `.invalidArgument` outside 1…16).
@@ -95,6 +99,8 @@ public struct RSRBackend: LinearBackend {
         return max(1, min(k, outFeatures))
     }
 
+    /// Builds the index (or, for `.auto`, several and keeps the fastest).
+    /// - Throws: `.invalidArgument` for a fixed k outside 1…16.
     public func prepare(_ weights: TernaryMatrix, context: ComputeContext) throws -> any LinearKernel {
         try prepareKernel(weights, context: context)
     }

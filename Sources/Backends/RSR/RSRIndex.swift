@@ -41,10 +41,13 @@ public final class RSRIndex: @unchecked Sendable {
     /// Above it the segment starts alone would outweigh the matrix for any realistic `in`.
     public static let maxFusedK = 10
 
+    /// Rows of the indexed matrix (outputs).
     public let outFeatures: Int
+    /// Columns of the indexed matrix (inputs; the permutation entries index these).
     public let inFeatures: Int
     /// The block height (the last block may be shorter, see `rows(ofBlock:)`).
     public let k: Int
+    /// Which weights the code digits record.
     public let digits: Digits
     /// 2 for the binary parts, 3 for the fused form.
     public let radix: Int

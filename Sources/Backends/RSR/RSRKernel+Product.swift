@@ -17,16 +17,13 @@ enum RSROps {
         integer ? (wide ? intWide : intNarrow) : (wide ? floatWide : floatNarrow)
     }
 
-    /// Batch lanes per tile: at most 64 (four AVX-512 registers per accumulator set), and few
-    /// enough that the tile's activation rows (`in · lanes · elementBytes`, each row read at a
-    /// random place once per block) take at most 512 KiB of the 2 MiB L2. Measured with the
-    /// Float segment sums alone (k = 5): 64-lane tiles cost 1.33 cycles per row and 16 lanes
-    /// at in = 4096 (1 MiB) and 1.61 at in = 6912 (1.8 MiB, spilling to L3), against 1.2–1.3
-    /// for 16- or 32-lane tiles; the index is then re-read per tile, from L1.
-    static func tileWidth(inFeatures: Int, elementBytes: Int) -> Int {
-        let lanes = (1 << 19) / max(1, inFeatures * elementBytes)
-        return max(16, min(64, lanes / 16 * 16))
-    }
+    /// Batch lanes per tile: 64 (four AVX-512 registers per accumulator set). Narrower tiles
+    /// for wide inputs (16 lanes so that a Float tile stays within 512 KiB at in = 6912) looked
+    /// better in a segment-sum microbenchmark but made the whole product slower (2560×6912,
+    /// batch 64, Float: 21.5–24.7 ms against 12.4–16.6 ms, four alternating runs): the per-tile
+    /// fold is latency-bound with one accumulator vector and the per-segment overhead repeats
+    /// per tile.
+    static func tileWidth(inFeatures: Int, elementBytes: Int) -> Int { 64 }
 }
 
 /// A raw pointer that may cross into `Parallel.forEachChunk` closures.

@@ -19,8 +19,11 @@ import TensorCore
 public struct RSRKernel: LinearKernel {
     public let outFeatures: Int
     public let inFeatures: Int
+    /// The weight scale, applied to Float-path outputs only.
     public let scale: Float
+    /// The threads the block loop is split across.
     public let context: ComputeContext
+    /// The block product this kernel runs.
     public let variant: RSRBackend.Variant
     /// The form actually used (`.fused` falls back to `.twoPart` above `RSRIndex.maxFusedK`).
     public let form: RSRBackend.Form
@@ -38,6 +41,7 @@ public struct RSRKernel: LinearKernel {
     /// `radix^k` of a full block.
     public var codeCount: Int { indexes[0].codeCount }
 
+    /// Permutations, segment starts, the enumeration tables (RSR) and the scale.
     public var storageBytes: Int {
         indexes.reduce(0) { $0 + $1.storageBytes } + tableFloat.count * 4 + tableInt.count * 4
             + MemoryLayout<Float>.size
@@ -77,6 +81,7 @@ public struct RSRKernel: LinearKernel {
         }
     }
 
+    /// Float path: Float sums, the scale applied once per output.
     public func apply(_ x: UnsafeBufferPointer<Float>, batch: Int, into y: UnsafeMutableBufferPointer<Float>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
         tableFloat.withUnsafeBytes { table in
@@ -85,6 +90,7 @@ public struct RSRKernel: LinearKernel {
         }
     }
 
+    /// Int8 path: Int32 sums throughout, exact (|W·x| ≤ 128·in fits Int32).
     public func apply(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
         tableInt.withUnsafeBytes { table in
