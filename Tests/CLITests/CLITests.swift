@@ -83,5 +83,8 @@ import Testing
         #expect(sweep.contains("block height k") && sweep.contains(">rsr<"))
         let byN = try String(contentsOfFile: dir + "/time-vs-n-b1-t1-cache.svg", encoding: .utf8)
         #expect(byN.contains(">naive<") && byN.contains("<polyline"))
+        // rsr and rsr++ each at their own default k is not a sweep.
+        let noSweep = try BenchPlots.write([m("rsr", 2048, 5, 10), m("rsr++", 2048, 6, 9)], to: dir + "/b")
+        #expect(!noSweep.contains { $0.hasPrefix("k-sweep") })
     }
 }

@@ -25,7 +25,9 @@ enum BenchPlots {
         let withK = ms.filter { $0.k != nil }
         for key in Set(withK.map { "\($0.out)x\($0.in)|\($0.batch)|\($0.threads)|\($0.regime)" }).sorted() {
             let group = withK.filter { "\($0.out)x\($0.in)|\($0.batch)|\($0.threads)|\($0.regime)" == key }
-            guard Set(group.compactMap(\.k)).count >= 2 else { continue }
+            // A sweep: some backend measured at two or more k (not just rsr and rsr++ at their defaults).
+            guard Set(group.map(\.backend)).contains(where: { b in Set(group.filter { $0.backend == b }.compactMap(\.k)).count >= 2 })
+            else { continue }
             let parts = key.split(separator: "|")
             let chart = SVGChart.Line(
                 title: "k sweep, \(parts[0]), batch \(parts[1]), \(parts[2]) thread(s)",
