@@ -135,7 +135,7 @@ import TensorCore
         var table = model.embedding.weight
         table[7 * 64 + 3] = .nan
         try model.setParameter(key: "model.embed_tokens.weight", .floats(table))
-        model.lmHead.setFormat(.float32)
+        try model.lmHead.setFormat(.float32)
         let logits = try model.forward([1, 7, 2], allLogits: true)
         let v = 256
         // Before the bad token only the tied head's row 7 (which holds the NaN) is non-finite.
