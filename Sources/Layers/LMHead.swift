@@ -3,7 +3,8 @@ import TensorCore
 /// The output projection from hidden states to vocabulary logits, `logits = E · h`.
 ///
 /// It is not ternary. With tied embeddings it reads the embedding table itself (shared, not
-/// copied) in the `float32` format, or a per-row Int8 copy of it in the `int8` format.
+/// copied) in the `float32` format, or a smaller copy of it: per-row Int8 (`int8`) or 4-bit
+/// groups of 32 (`int4`); see `LMHeadFormat`.
 public final class LMHead: Module {
     public let vocabularySize: Int
     public let dimensions: Int
@@ -44,8 +45,12 @@ public final class LMHead: Module {
         rebuild()
     }
 
-    /// Switches the format, building or dropping the Int8 copy.
-    public func setFormat(_ f: LMHeadFormat) {
+    /// Switches the format, building or dropping the quantized copy.
+    /// - Throws: `.invalidArgument` for `int4` when the width is not a multiple of 32.
+    public func setFormat(_ f: LMHeadFormat) throws {
+        guard f != .int4 || dimensions % LMHead.int4GroupSize == 0 else {
+            throw TernaryKitError.invalidArgument("int4 LM head needs a width that is a multiple of \(LMHead.int4GroupSize), got \(dimensions)")
+        }
         format = f
         rebuild()
     }

@@ -151,13 +151,6 @@ open class Module {
     }
 }
 
-/// A value for `Module.setParameter`: a ternary weight (with its scale) for `BitLinear`, or
-/// Float32 values for embeddings and norms.
-public enum ParameterValue: Sendable {
-    case ternary(TernaryMatrix)
-    case floats([Float])
-}
-
 /// "1.31 GB" style byte counts for descriptions.
 func formatBytes(_ n: Int) -> String {
     let d = Double(n)

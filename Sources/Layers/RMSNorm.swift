@@ -31,7 +31,7 @@ public final class RMSNorm: Module {
     }
 
     public override var parameterBytes: Int { weight.count * 4 }
-    public override var summary: String { "RMSNorm \(dimensions) eps=\(epsilon)" }
+    public override var summary: String { "RMSNorm \(dimensions) eps=\(epsilon) \(formatBytes(parameterBytes))" }
 
     /// Normalizes `rows` rows of `x` into `y` (`y` may be `x`), rows split over `threads` threads.
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>, threads: Int = 1) {

@@ -120,6 +120,8 @@ struct GenerateCommand: ParsableCommand {
         let parameters = GenerationParameters(
             maxNewTokens: maxNewTokens, temperature: temperature, topK: topK == 0 ? nil : topK,
             topP: topP >= 1 ? nil : topP, seed: seed, stopTokens: ignoreEos ? [] : nil)
+        // Bandwidth drifts on shared machines: measure it right before and right after the runs.
+        let bandwidthBefore = bandwidth ? MemoryBandwidth.streamingRead(threads: threads) : nil
         var runs: [GenerationResult] = []
         for _ in 0..<`repeat` { runs.append(try model.generate(prompt: prompt, parameters: parameters)) }
         let result = runs[0]
@@ -129,7 +131,8 @@ struct GenerateCommand: ParsableCommand {
             v.isEmpty ? .nan : (v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2)
         }
         let prefillSpeed = median(prefillSpeeds), decodeSpeed = median(decodeSpeeds)
-        let measured = bandwidth ? MemoryBandwidth.streamingRead(threads: threads) : nil
+        let bandwidthAfter = bandwidth ? MemoryBandwidth.streamingRead(threads: threads) : nil
+        let measured = bandwidthBefore.flatMap { b in bandwidthAfter.map { (b + $0) / 2 } }
         let bytes = model.weightBytesPerToken
         if json {
             func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
@@ -158,8 +161,8 @@ struct GenerateCommand: ParsableCommand {
                 print("LM head \(try model.compareLMHeadFormats(tokens: ids, format: format))")
             }
             if let bw = measured {
-                print(String(format: "bandwidth: %.1f GB/s streaming read (%d thread(s)) → decode ceiling %.1f tokens/s",
-                             bw / 1e9, threads, bw / Double(bytes)))
+                print(String(format: "bandwidth: %.1f GB/s streaming read (%d thread(s); %.1f before, %.1f after the runs) → decode ceiling %.1f tokens/s",
+                             bw / 1e9, threads, bandwidthBefore! / 1e9, bandwidthAfter! / 1e9, bw / Double(bytes)))
             }
         }
     }

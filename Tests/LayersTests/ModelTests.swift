@@ -91,6 +91,23 @@ import TensorCore
         #expect(text.contains("down_proj: BitLinear 64x160 [blas]") && text.contains("total parameter bytes"))
     }
 
+    @Test func untiedHeadHasItsOwnWeight() throws {
+        var c = BitNetConfig.tiny
+        c.tieWordEmbeddings = false
+        let model = try BitNetModel.random(config: c, seed: 1)
+        #expect(model.parameterKeys().contains("lm_head.weight"))
+        let h = try model.hiddenStates([3])
+        model.resetCache()
+        let w = [Float](repeating: 0.5, count: 256 * 64)
+        try model.setParameter(key: "lm_head.weight", .floats(w))
+        let logits = try model.forward([3])
+        let expected = h.reduce(0, +) * 0.5
+        #expect(logits.allSatisfy { abs($0 - expected) < 1e-4 })
+        // The embedding no longer drives the head.
+        try model.setParameter(key: "model.embed_tokens.weight", .floats(model.embedding.weight.map { -$0 }))
+        #expect(model.lmHead.weight == w)
+    }
+
     @Test func parametersAreSetByKey() throws {
         let model = try ModelTests.tiny()
         let before = try model.forward([5, 6])
@@ -135,7 +152,7 @@ import TensorCore
         var table = model.embedding.weight
         table[7 * 64 + 3] = .nan
         try model.setParameter(key: "model.embed_tokens.weight", .floats(table))
-        model.lmHead.setFormat(.float32)
+        try model.lmHead.setFormat(.float32)
         let logits = try model.forward([1, 7, 2], allLogits: true)
         let v = 256
         // Before the bad token only the tied head's row 7 (which holds the NaN) is non-finite.

@@ -5,48 +5,6 @@ import TensorCore
 import Glibc
 #endif
 
-/// What `BitNetModel.generate` does: how many tokens, how to pick them, when to stop.
-public struct GenerationParameters: Sendable {
-    /// The most tokens to generate (≥ 1).
-    public var maxNewTokens: Int
-    public var temperature: Float
-    public var topK: Int?
-    public var topP: Float?
-    public var seed: UInt64
-    /// Generation stops after producing one of these (the config's EOS ids by default).
-    public var stopTokens: Set<Int>?
-
-    public init(maxNewTokens: Int, temperature: Float = 0, topK: Int? = nil, topP: Float? = nil, seed: UInt64 = 0,
-                stopTokens: Set<Int>? = nil) {
-        self.maxNewTokens = maxNewTokens
-        self.temperature = temperature
-        self.topK = topK
-        self.topP = topP
-        self.seed = seed
-        self.stopTokens = stopTokens
-    }
-}
-
-/// The tokens generated and the two speeds.
-public struct GenerationResult: Sendable {
-    /// The new tokens (the prompt not included).
-    public var tokens: [Int]
-    public var promptLength: Int
-    /// Seconds of the prefill pass (the whole prompt as one batch, including the first token's logits).
-    public var prefillSeconds: Double
-    /// Seconds of the decode passes (one per generated token after the first).
-    public var decodeSeconds: Double
-    /// Decode passes run (`tokens.count − 1`, or fewer when stopped).
-    public var decodeSteps: Int
-    /// True when a stop token ended generation.
-    public var stoppedAtStopToken: Bool
-
-    /// Prompt tokens per second of prefill.
-    public var prefillTokensPerSecond: Double { Double(promptLength) / prefillSeconds }
-    /// Tokens per second of decoding (NaN when no decode pass ran).
-    public var decodeTokensPerSecond: Double { decodeSteps > 0 ? Double(decodeSteps) / decodeSeconds : .nan }
-}
-
 extension BitNetModel {
     /// Generates after `prompt`: the prompt runs as one batch (prefill), then one token at a time
     /// with the KV cache (decode). The cache is reset first.
