@@ -176,6 +176,7 @@ struct KernelBenchCommand: ParsableCommand {
             print("OpenBLAS core: \(OpenBLASInfo.coreName)")
         }
         if let dir = plot {
+            fflush(nil)   // the table first, then the note on stderr
             let written = try BenchPlots.write(all, to: dir)
             FileHandle.standardError.write(Data("wrote \(written.count) charts to \(dir)\n".utf8))
         }
