@@ -12,6 +12,7 @@ import TensorCore
 /// Layers are reference types and not thread-safe: one model runs one forward pass at a time
 /// (its products use several threads inside).
 open class Module {
+    /// A layer with no children or parameters; subclasses add both by overriding ``children`` and ``parameterNames``.
     public init() {}
 
     /// The direct children, each with its key relative to this layer (a key may contain dots,

@@ -16,6 +16,7 @@ public final class Workspace {
     private var int32Buffer = UnsafeMutableBufferPointer<Int32>(start: nil, count: 0)
     private var scaleBuffer = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
 
+    /// An empty workspace; buffers are allocated on first use and then reused.
     public init() {
         floatBuffers = Array(repeating: UnsafeMutableBufferPointer(start: nil, count: 0), count: Slot.allCases.count)
     }
