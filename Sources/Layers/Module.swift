@@ -96,7 +96,12 @@ open class Module {
     ///
     /// Paths passed to `predicate` are full paths from this layer (`prefix` first), so on a
     /// `BitNetModel` they are checkpoint keys such as `model.layers.3.mlp.down_proj`.
-    /// - Parameter context: the thread count for the new kernels; nil keeps each layer's own.
+    /// - Parameters:
+    ///   - backend: the backend the matching layers are re-prepared with.
+    ///   - context: the thread count for the new kernels; nil keeps each layer's own.
+    ///   - prefix: the path of this layer, prepended to every child path ("" on the root).
+    ///   - predicate: chooses the layers to swap, from their full path and the layer itself;
+    ///     the default selects every `BitLinear`.
     /// - Returns: the number of layers swapped.
     /// - Throws: the backend's `prepare` error; layers swapped before the failing one keep
     ///   their new backend, the failing one and the rest keep their old one.

@@ -8,6 +8,8 @@
 public final class Workspace {
     /// The Float slots.
     public enum Slot: Int, CaseIterable, Sendable {
+        /// One Float buffer per kind of activation a layer step keeps live at the same time as others
+        /// (norm output, Q/K/V, attention output, projections, feed-forward gate and up, residual, LM head input).
         case normed, query, key, value, attention, projection, gate, up, residual, logitsInput
     }
 
