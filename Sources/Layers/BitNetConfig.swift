@@ -26,7 +26,9 @@ public struct BitNetConfig: Codable, Sendable, Equatable {
     public var vocabSize: Int
     /// The longest sequence the model supports (`max_position_embeddings`, 2048 when absent); bounds the rotary table and the KV cache.
     public var maxPositionEmbeddings: Int
-    /// The token that starts a sequence (`bos_token_id`, 0 when absent).
+    /// The token that starts a sequence (`bos_token_id`; 0 when absent from JSON decoded with
+    /// `Codable`, −1 for an explicit `null` in a checkpoint config). The model does not prepend it:
+    /// a prompt that needs it starts with it.
     public var bosTokenId: Int
     /// Hugging Face allows one id or a list; every listed id stops generation.
     public var eosTokenIds: [Int]

@@ -14,7 +14,7 @@ public final class LMHead: Module {
     public private(set) var format: LMHeadFormat
     /// True when the weight is the embedding table (no `lm_head.weight` in a checkpoint).
     public let tied: Bool
-    /// Threads for the products.
+    /// Threads the vocabulary rows of a product are split across (changed by the model's `setContext`).
     public var threads: Int
     /// `vocabularySize × dimensions` Float32 (the embedding table when tied).
     private(set) var weight: [Float]

@@ -6,7 +6,7 @@
 /// overlap (a `BitLinear` uses `quantized`, `scales` and `accumulators` only inside its own
 /// call; a block's activations have their own slots).
 public final class Workspace {
-    /// The Float slots.
+    /// The Float buffers, one per kind of activation, so uses that are live at the same time never share memory.
     public enum Slot: Int, CaseIterable, Sendable {
         /// One Float buffer per kind of activation a layer step keeps live at the same time as others
         /// (norm output, Q/K/V, attention output, projections, feed-forward gate and up, residual, LM head input).
