@@ -5,7 +5,7 @@ public struct CPUFeatures: Sendable, Equatable {
     /// One flag per instruction-set extension, as `__builtin_cpu_supports` reports it.
     public let sse42, avx, avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512vnni, avxvnni: Bool
 
-    /// The features of this machine.
+    /// The features of the machine this process runs on, detected once; backends choose their C variants from it.
     public static let detected: CPUFeatures = {
         let f = tk_cpu_features_detect()
         return CPUFeatures(

@@ -72,8 +72,11 @@ public final class BitLinear: Module {
         kernel = k
     }
 
+    /// One tensor, `weight`: the ternary matrix a checkpoint stores under `<path>.weight`.
     public override var parameterNames: [String] { ["weight"] }
 
+    /// Replaces `weight` with a `.ternary` value of the same shape and re-prepares it with the current backend.
+    /// - Throws: `.invalidArgument` for another name or kind of value; ``setWeight(_:)``'s errors.
     public override func setParameter(_ name: String, _ value: ParameterValue) throws {
         guard name == "weight", case .ternary(let m) = value else {
             throw TernaryKitError.invalidArgument("BitLinear takes a ternary 'weight', got '\(name)'")
@@ -81,8 +84,10 @@ public final class BitLinear: Module {
         try setWeight(m)
     }
 
+    /// The kernel's layout in bytes, so it reflects the backend's format (2 bits per weight, RSR index, ...).
     public override var parameterBytes: Int { kernel.storageBytes }
 
+    /// Shape, backend (and `k` when the backend has one) and bytes: what a model summary prints per projection.
     public override var summary: String {
         "BitLinear \(outFeatures)x\(inFeatures) [\(kernel.backendName)\(kernel.k.map { ", k=\($0)" } ?? "")] \(formatBytes(kernel.storageBytes))"
     }

@@ -8,20 +8,35 @@ import TensorCore
 /// `lm_head_format` and `kv_cache_capacity` are TernaryKit's own (absent from Hugging Face
 /// files; they default to `float32` and `max_position_embeddings`).
 public struct BitNetConfig: Codable, Sendable, Equatable {
+    /// Width of the residual stream (`hidden_size`); every ternary projection reads or writes this many features.
     public var hiddenSize: Int
+    /// Width of the feed-forward's gate and up projections (`intermediate_size`).
     public var intermediateSize: Int
+    /// Decoder layers stacked (`num_hidden_layers`).
     public var numHiddenLayers: Int
+    /// Query heads per attention layer (`num_attention_heads`); must divide ``hiddenSize``.
     public var numAttentionHeads: Int
+    /// Key/value heads (`num_key_value_heads`); fewer than the query heads means grouped-query attention and a smaller KV cache. Defaults to ``numAttentionHeads`` when absent.
     public var numKeyValueHeads: Int
+    /// ε of every RMSNorm (`rms_norm_eps`, default 1e-5 when absent).
     public var rmsNormEps: Float
+    /// Base of the rotary frequencies (`rope_theta`, 10 000 when absent from a file; 500 000 for 2B4T).
     public var ropeTheta: Double
+    /// Tokens in the vocabulary (`vocab_size`): rows of the embedding and of the LM head.
     public var vocabSize: Int
+    /// The longest sequence the model supports (`max_position_embeddings`, 2048 when absent); bounds the rotary table and the KV cache.
     public var maxPositionEmbeddings: Int
+    /// The token that starts a sequence (`bos_token_id`; 0 when absent from JSON decoded with
+    /// `Codable`, −1 for an explicit `null` in a checkpoint config). The model does not prepend it:
+    /// a prompt that needs it starts with it.
     public var bosTokenId: Int
     /// Hugging Face allows one id or a list; every listed id stops generation.
     public var eosTokenIds: [Int]
+    /// True when the LM head reuses the embedding table (`tie_word_embeddings`, default true); a checkpoint then has no `lm_head.weight`.
     public var tieWordEmbeddings: Bool
+    /// `model_type`, kept for round trips ("bitnet" by default).
     public var modelType: String
+    /// The feed-forward activation (`hidden_act`); only "relu2" (ReLU²) is implemented, and ``validate()`` rejects others.
     public var hiddenAct: String
     /// The LM head's format (TernaryKit's own field).
     public var lmHeadFormat: LMHeadFormat
@@ -47,6 +62,9 @@ public struct BitNetConfig: Codable, Sendable, Equatable {
         case kvCacheCapacity = "kv_cache_capacity"
     }
 
+    /// A config from explicit values; the defaults are BitNet b1.58's (ε 1e-5, θ 500 000, tied embeddings, ReLU², a `float32` LM head).
+    ///
+    /// Call ``validate()`` before building a model from hand-written values (`BitNetModel`'s initializer does).
     public init(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
                 numKeyValueHeads: Int, rmsNormEps: Float = 1e-5, ropeTheta: Double = 500_000, vocabSize: Int,
                 maxPositionEmbeddings: Int, bosTokenId: Int, eosTokenIds: [Int], tieWordEmbeddings: Bool = true,
@@ -70,6 +88,8 @@ public struct BitNetConfig: Codable, Sendable, Equatable {
         self.kvCacheCapacity = kvCacheCapacity
     }
 
+    /// Decodes a Hugging Face `config.json`: missing optional fields take Hugging Face's defaults, and `eos_token_id` may be one id or a list.
+    /// - Throws: `DecodingError` when a required size is missing or a field has the wrong type.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
@@ -94,6 +114,7 @@ public struct BitNetConfig: Codable, Sendable, Equatable {
         kvCacheCapacity = try c.decodeIfPresent(Int.self, forKey: .kvCacheCapacity)
     }
 
+    /// Encodes with Hugging Face's field names (one EOS id as a number, several as a list), so a saved config is readable by other tools.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(hiddenSize, forKey: .hiddenSize)

@@ -9,11 +9,17 @@ import TensorCore
 /// returns logits, `resetCache()` starts a new sequence. Build it from a config and weight
 /// providers (a checkpoint loader), or with random weights from a seed (`random(config:seed:…)`).
 public final class BitNetModel: Module {
+    /// The shapes this model was built with (already validated).
     public let config: BitNetConfig
+    /// The token embedding (`model.embed_tokens`); also the LM head's weight when embeddings are tied.
     public let embedding: Embedding
+    /// The decoder layers, in order (`model.layers.{i}`).
     public let layers: [DecoderBlock]
+    /// The final norm before the LM head (`model.norm`).
     public let norm: RMSNorm
+    /// The output projection to vocabulary logits (`lm_head`).
     public let lmHead: LMHead
+    /// One KV cache per decoder layer, holding the current sequence; ``resetCache()`` empties them all.
     public let caches: [KVCache]
     let workspace: Workspace
     /// The thread count of the element-wise work and of newly prepared kernels.
@@ -99,6 +105,7 @@ public final class BitNetModel: Module {
         }
     }
 
+    /// The embedding, every decoder layer, the final norm and the LM head, under their Hugging Face keys.
     public override var children: [(key: String, module: Module)] {
         var c: [(key: String, module: Module)] = [("model.embed_tokens", embedding)]
         for (i, l) in layers.enumerated() { c.append(("model.layers.\(i)", l)) }
@@ -107,6 +114,7 @@ public final class BitNetModel: Module {
         return c
     }
 
+    /// Layer count, widths, vocabulary and thread count: the first line of a model summary.
     public override var summary: String {
         "BitNetModel \(config.numHiddenLayers) layers, hidden \(config.hiddenSize), vocab \(config.vocabSize), threads \(context.threads)"
     }

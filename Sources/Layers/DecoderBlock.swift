@@ -3,9 +3,13 @@ import TensorCore
 /// One BitNet b1.58 decoder layer (pre-norm, residual):
 /// `h = x + self_attn(input_layernorm(x))`, `out = h + mlp(post_attention_layernorm(h))`.
 public final class DecoderBlock: Module {
+    /// The norm before attention (`input_layernorm`).
     public let inputNorm: RMSNorm
+    /// The self-attention branch (`self_attn`).
     public let attention: GroupedQueryAttention
+    /// The norm before the feed-forward (`post_attention_layernorm`).
     public let postAttentionNorm: RMSNorm
+    /// The feed-forward branch (`mlp`).
     public let feedForward: GatedFeedForward
     let workspace: Workspace
 
@@ -18,11 +22,13 @@ public final class DecoderBlock: Module {
         self.workspace = workspace
     }
 
+    /// The two norms, attention and feed-forward, under their Hugging Face keys.
     public override var children: [(key: String, module: Module)] {
         [("input_layernorm", inputNorm), ("self_attn", attention),
          ("post_attention_layernorm", postAttentionNorm), ("mlp", feedForward)]
     }
 
+    /// Just the kind: the block's parts print their own lines.
     public override var summary: String { "DecoderBlock" }
 
     /// The residual connection `x += branch`.

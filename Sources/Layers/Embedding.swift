@@ -7,7 +7,9 @@ import TensorCore
 public final class Embedding: Module {
     /// `vocabularySize × dimensions`, row-major.
     public private(set) var weight: [Float]
+    /// Rows of the table: valid token ids are `0 ..< vocabularySize`.
     public let vocabularySize: Int
+    /// Values per row: the model's hidden size.
     public let dimensions: Int
     /// Called after `setParameter` replaces the table (the model re-ties the LM head here).
     var onWeightChange: (() throws -> Void)?
@@ -26,8 +28,11 @@ public final class Embedding: Module {
         self.dimensions = dimensions
     }
 
+    /// One tensor, `weight`: the table a checkpoint stores as `<path>.weight`.
     public override var parameterNames: [String] { ["weight"] }
 
+    /// Replaces the table with a `.floats` value of the same length (and re-ties the LM head when tied).
+    /// - Throws: `.invalidArgument` for another name or kind, `.lengthMismatch` for a wrong count, or the re-tying's error.
     public override func setParameter(_ name: String, _ value: ParameterValue) throws {
         guard name == "weight", case .floats(let w) = value else {
             throw TernaryKitError.invalidArgument("Embedding takes Float 'weight', got '\(name)'")
@@ -39,7 +44,9 @@ public final class Embedding: Module {
         try onWeightChange?()
     }
 
+    /// The Float32 table: 4 bytes per value.
     public override var parameterBytes: Int { weight.count * 4 }
+    /// Shape, element type and size of the table.
     public override var summary: String { "Embedding \(vocabularySize)x\(dimensions) [float32] \(formatBytes(parameterBytes))" }
 
     /// Writes the rows of `tokens` into `out` (`tokens.count × dimensions`). Token ids are

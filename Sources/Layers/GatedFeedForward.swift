@@ -3,7 +3,9 @@ import TensorCore
 /// BitNet b1.58's feed-forward: `down_proj(ffn_sub_norm(relu(gate_proj(x))² ⊙ up_proj(x)))`,
 /// with the gate and up projections reading the same once-quantized input.
 public final class GatedFeedForward: Module {
+    /// The three ternary projections (`gate_proj`, `up_proj`: hidden → intermediate; `down_proj`: intermediate → hidden).
     public let gateProj: BitLinear, upProj: BitLinear, downProj: BitLinear
+    /// The norm on the ReLU² ⊙ product before `down_proj` (`ffn_sub_norm`), BitNet's addition to Llama's MLP.
     public let subNorm: RMSNorm
     let workspace: Workspace
     /// Threads for the element-wise ReLU² ⊙ product.
@@ -20,10 +22,12 @@ public final class GatedFeedForward: Module {
         subNorm = try RMSNorm(dimensions: intermediate, epsilon: epsilon)
     }
 
+    /// The projections and the sub-norm under their Hugging Face keys.
     public override var children: [(key: String, module: Module)] {
         [("gate_proj", gateProj), ("up_proj", upProj), ("down_proj", downProj), ("ffn_sub_norm", subNorm)]
     }
 
+    /// The activation and the widths.
     public override var summary: String { "GatedFeedForward relu² \(gateProj.inFeatures)→\(gateProj.outFeatures)" }
 
     /// `count` rows of `x` (`count × hidden`) → `y` (`count × hidden`).

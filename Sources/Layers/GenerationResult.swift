@@ -2,6 +2,7 @@
 public struct GenerationResult: Sendable {
     /// The new tokens (the prompt not included).
     public var tokens: [Int]
+    /// Tokens in the prompt, all processed by the prefill pass.
     public var promptLength: Int
     /// Seconds of the prefill pass (the whole prompt as one batch, including the first token's logits).
     public var prefillSeconds: Double

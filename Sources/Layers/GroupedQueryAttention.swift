@@ -10,9 +10,13 @@ import TensorCore
 /// with the same fixed-order loops whether the tokens arrive as one prefill batch or one at a
 /// time, so decoding with the cache reproduces a full re-run bit for bit.
 public final class GroupedQueryAttention: Module {
+    /// The four ternary projections: `q_proj`, then `k_proj` and `v_proj` (to ``kvHeads`` heads only), and `o_proj`.
     public let qProj: BitLinear, kProj: BitLinear, vProj: BitLinear, oProj: BitLinear
+    /// The norm on the attention output before `o_proj` (`attn_sub_norm`), BitNet's addition to Llama's attention.
     public let subNorm: RMSNorm
+    /// Query heads, key/value heads (each shared by `heads / kvHeads` query heads), and the width of one head.
     public let heads: Int, kvHeads: Int, headDimension: Int
+    /// The rotary table applied to queries and keys.
     public let rotary: RotaryEmbedding
     let workspace: Workspace
     /// Threads for the scores / softmax / value mix (the projections use their kernels' own).
@@ -37,10 +41,12 @@ public final class GroupedQueryAttention: Module {
         subNorm = try RMSNorm(dimensions: heads * headDimension, epsilon: epsilon)
     }
 
+    /// The projections and the sub-norm under their Hugging Face keys.
     public override var children: [(key: String, module: Module)] {
         [("q_proj", qProj), ("k_proj", kProj), ("v_proj", vProj), ("o_proj", oProj), ("attn_sub_norm", subNorm)]
     }
 
+    /// Head counts, head width and the rotary base.
     public override var summary: String {
         "GroupedQueryAttention heads=\(heads) kv=\(kvHeads) headDim=\(headDimension) θ=\(rotary.theta)"
     }

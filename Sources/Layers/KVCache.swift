@@ -6,7 +6,9 @@ import TensorCore
 /// Layout: `[kvHeads][capacity][headDimension]` Float32, so each head's keys (and values) are
 /// contiguous rows, read in order by the attention loops.
 public final class KVCache {
+    /// Key/value heads stored (the layer's, not its query heads: grouped-query attention shrinks the cache).
     public let kvHeads: Int
+    /// Values per head per position.
     public let headDimension: Int
     /// The most positions the cache can hold.
     public let capacity: Int

@@ -6,12 +6,15 @@ import TensorCore
 /// copied) in the `float32` format, or a smaller copy of it: per-row Int8 (`int8`) or 4-bit
 /// groups of 32 (`int4`); see `LMHeadFormat`.
 public final class LMHead: Module {
+    /// Logits per position: one per token id.
     public let vocabularySize: Int
+    /// Values per hidden state: the model's hidden size.
     public let dimensions: Int
+    /// The weight format the products read (`float32`, `int8` or `int4`): trades bytes per token for logit accuracy.
     public private(set) var format: LMHeadFormat
     /// True when the weight is the embedding table (no `lm_head.weight` in a checkpoint).
     public let tied: Bool
-    /// Threads for the products.
+    /// Threads the vocabulary rows of a product are split across (changed by the model's `setContext`).
     public var threads: Int
     /// `vocabularySize × dimensions` Float32 (the embedding table when tied).
     private(set) var weight: [Float]
@@ -116,8 +119,11 @@ public final class LMHead: Module {
         groupScales = scales
     }
 
+    /// `weight` when untied; nothing when tied (the embedding's table is loaded instead).
     public override var parameterNames: [String] { tied ? [] : ["weight"] }
 
+    /// Replaces an untied head's weight with a `.floats` value of `vocabularySize × dimensions` values and rebuilds the current format.
+    /// - Throws: `.invalidArgument` when tied or for another name or kind, `.lengthMismatch` for a wrong count.
     public override func setParameter(_ name: String, _ value: ParameterValue) throws {
         guard !tied, name == "weight", case .floats(let w) = value else {
             throw TernaryKitError.invalidArgument("LMHead\(tied ? " (tied to the embedding)" : "") takes no parameter '\(name)' of this kind")
@@ -137,8 +143,10 @@ public final class LMHead: Module {
         }
     }
 
+    /// Bytes kept beyond the embedding: 0 for a tied `float32` head (it shares the table), else the format's bytes.
     public override var parameterBytes: Int { tied && format == .float32 ? 0 : bytesPerToken }
 
+    /// Shape, format (with the C variant of quantized formats), tying and bytes read per token.
     public override var summary: String {
         let variant = format == .int8 ? " " + LayerKernels.gemvI8.variant : (format == .int4 ? " " + LayerKernels.gemvQ4.variant : "")
         return "LMHead \(vocabularySize)x\(dimensions) [\(format.rawValue)\(variant)\(tied ? ", tied" : "")] \(formatBytes(bytesPerToken)) read per token"

@@ -18,6 +18,7 @@ public struct LMHeadComparison: Sendable, CustomStringConvertible {
     /// Positions where the Float32 argmax is among the compared head's top 5.
     public var top5Agreements: Int
 
+    /// One line with every measure, as printed in reports.
     public var description: String {
         "\(format.rawValue) vs float32, \(positions) positions: max |Δ| \(maxAbsoluteDifference), mean |Δ| \(meanAbsoluteDifference), "
             + "max |Δ| / max|logit| \(maxRelativeDifference), argmax agrees \(argmaxAgreements)/\(positions), "

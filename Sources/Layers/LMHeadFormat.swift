@@ -10,7 +10,10 @@
 ///   (5 bits per weight, 0.21 GB for 2B4T), Int8 activations, exact integer group sums; the
 ///   fastest and least exact. Needs `hidden_size` to be a multiple of 32.
 public enum LMHeadFormat: String, Codable, Sendable, CaseIterable {
+    /// The Float32 weight (the embedding table itself when tied): exact, and the most bytes per token.
     case float32
+    /// Per-row Int8 weights and Int8 activations: a quarter of `float32`'s bytes, logits within the two quantizations' error.
     case int8
+    /// 4-bit groups of 32 with a scale each: the fewest bytes and the least exact; needs a hidden size that is a multiple of 32.
     case int4
 }

@@ -12,6 +12,7 @@ import TensorCore
 /// Layers are reference types and not thread-safe: one model runs one forward pass at a time
 /// (its products use several threads inside).
 open class Module {
+    /// A layer with no children or parameters; subclasses add both by overriding ``children`` and ``parameterNames``.
     public init() {}
 
     /// The direct children, each with its key relative to this layer (a key may contain dots,
@@ -95,7 +96,12 @@ open class Module {
     ///
     /// Paths passed to `predicate` are full paths from this layer (`prefix` first), so on a
     /// `BitNetModel` they are checkpoint keys such as `model.layers.3.mlp.down_proj`.
-    /// - Parameter context: the thread count for the new kernels; nil keeps each layer's own.
+    /// - Parameters:
+    ///   - backend: the backend the matching layers are re-prepared with.
+    ///   - context: the thread count for the new kernels; nil keeps each layer's own.
+    ///   - prefix: the path of this layer, prepended to every child path ("" on the root).
+    ///   - predicate: chooses the layers to swap, from their full path and the layer itself;
+    ///     the default selects every `BitLinear`.
     /// - Returns: the number of layers swapped.
     /// - Throws: the backend's `prepare` error; layers swapped before the failing one keep
     ///   their new backend, the failing one and the rest keep their old one.

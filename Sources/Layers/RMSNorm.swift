@@ -7,6 +7,7 @@ public final class RMSNorm: Module {
     public private(set) var weight: [Float]
     /// ε, added to the mean square (`rms_norm_eps`).
     public let epsilon: Float
+    /// Features normalized per row.
     public var dimensions: Int { weight.count }
 
     /// A norm over `dimensions` features with all gains 1.
@@ -18,8 +19,11 @@ public final class RMSNorm: Module {
         self.epsilon = epsilon
     }
 
+    /// One tensor, `weight`: the gains a checkpoint stores under `<path>.weight`.
     public override var parameterNames: [String] { ["weight"] }
 
+    /// Replaces the gains with a `.floats` value of the same length.
+    /// - Throws: `.invalidArgument` for another name or kind, `.lengthMismatch` for a wrong count.
     public override func setParameter(_ name: String, _ value: ParameterValue) throws {
         guard name == "weight", case .floats(let w) = value else {
             throw TernaryKitError.invalidArgument("RMSNorm takes Float 'weight', got '\(name)'")
@@ -30,7 +34,9 @@ public final class RMSNorm: Module {
         weight = w
     }
 
+    /// The Float32 gains: 4 bytes per feature.
     public override var parameterBytes: Int { weight.count * 4 }
+    /// Width, ε and bytes.
     public override var summary: String { "RMSNorm \(dimensions) eps=\(epsilon) \(formatBytes(parameterBytes))" }
 
     /// Normalizes `rows` rows of `x` into `y` (`y` may be `x`), rows split over `threads` threads.

@@ -10,8 +10,11 @@ import TensorCore
 /// The cos/sin table is computed once for every position up to `maxPositions` (in Double,
 /// rounded to Float).
 public struct RotaryEmbedding: Sendable {
+    /// Width of one attention head (even: features are rotated in pairs).
     public let headDimension: Int
+    /// Base of the rotation frequencies (`rope_theta`); larger values rotate slowly and suit longer contexts.
     public let theta: Double
+    /// Positions the table covers: the longest sequence it can rotate.
     public let maxPositions: Int
     /// `maxPositions × headDimension/2` cosines and sines.
     let cosines: [Float]

@@ -6,8 +6,10 @@
 /// overlap (a `BitLinear` uses `quantized`, `scales` and `accumulators` only inside its own
 /// call; a block's activations have their own slots).
 public final class Workspace {
-    /// The Float slots.
+    /// The Float buffers, one per kind of activation, so uses that are live at the same time never share memory.
     public enum Slot: Int, CaseIterable, Sendable {
+        /// One Float buffer per kind of activation a layer step keeps live at the same time as others
+        /// (norm output, Q/K/V, attention output, projections, feed-forward gate and up, residual, LM head input).
         case normed, query, key, value, attention, projection, gate, up, residual, logitsInput
     }
 
@@ -16,6 +18,7 @@ public final class Workspace {
     private var int32Buffer = UnsafeMutableBufferPointer<Int32>(start: nil, count: 0)
     private var scaleBuffer = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
 
+    /// An empty workspace; buffers are allocated on first use and then reused.
     public init() {
         floatBuffers = Array(repeating: UnsafeMutableBufferPointer(start: nil, count: 0), count: Slot.allCases.count)
     }

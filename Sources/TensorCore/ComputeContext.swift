@@ -15,7 +15,7 @@ public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
 
     private init(validThreads: Int) { threads = validThreads }
 
-    /// One thread.
+    /// One thread: the default context of layers, models and checkpoint loading.
     public static let singleThreaded = ComputeContext(validThreads: 1)
 
     /// One thread per active processor.

@@ -3,9 +3,9 @@ import Dispatch
 /// A pointer wrapped so that it can be captured by the closures of `Parallel.forEachChunk`.
 /// The caller guarantees that concurrent users touch disjoint elements.
 public struct SendablePointer<Pointee>: @unchecked Sendable {
-    /// The wrapped pointer.
+    /// The wrapped pointer, to use inside the closure (offset by the chunk's range).
     public let base: UnsafeMutablePointer<Pointee>
-    /// Wraps a pointer.
+    /// Wraps a pointer whose memory outlives the `Parallel.forEachChunk` call.
     @inlinable public init(_ base: UnsafeMutablePointer<Pointee>) { self.base = base }
     /// Wraps the base address of a non-empty buffer.
     @inlinable public init(_ buffer: UnsafeMutableBufferPointer<Pointee>) { self.base = buffer.baseAddress! }
@@ -13,9 +13,9 @@ public struct SendablePointer<Pointee>: @unchecked Sendable {
 
 /// A read-only pointer that may cross into `Parallel.forEachChunk` closures.
 public struct SendableConstPointer<Pointee>: @unchecked Sendable {
-    /// The wrapped pointer.
+    /// The wrapped pointer, to read inside the closure.
     public let base: UnsafePointer<Pointee>
-    /// Wraps a pointer.
+    /// Wraps a pointer whose memory outlives the `Parallel.forEachChunk` call.
     @inlinable public init(_ base: UnsafePointer<Pointee>) { self.base = base }
     /// Wraps the base address of a non-empty buffer.
     @inlinable public init(_ buffer: UnsafeBufferPointer<Pointee>) { self.base = buffer.baseAddress! }

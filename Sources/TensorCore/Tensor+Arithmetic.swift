@@ -8,6 +8,7 @@ extension Tensor {
     }
 
     /// `self + other`, element-wise.
+    /// - Throws: `.invalidShape` when the shapes differ (no broadcasting).
     public func adding(_ other: Tensor) throws -> Tensor {
         try checkSameShape(other, "add")
         var out = self
@@ -20,6 +21,7 @@ extension Tensor {
     }
 
     /// `self * other`, element-wise.
+    /// - Throws: `.invalidShape` when the shapes differ (no broadcasting).
     public func multiplying(_ other: Tensor) throws -> Tensor {
         try checkSameShape(other, "multiply")
         var out = self

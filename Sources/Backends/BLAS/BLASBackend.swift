@@ -11,7 +11,7 @@ import TensorCore
 ///
 /// OpenBLAS's thread pool is global; every product sets it to the kernel's thread count.
 public struct BLASBackend: LinearBackend {
-    /// "blas".
+    /// The registry name, as given to `--backends blas` and `BackendRegistry.backend(named:)`.
     public var name: String { "blas" }
     /// The largest `inFeatures` for which Float sums of Int8 × ternary products are exact.
     public static let maxExactInFeatures = (1 << 24) / 128
@@ -42,7 +42,7 @@ public struct BLASKernel: LinearKernel {
     public let context: ComputeContext
     /// `W_t` as Float32, row-major `out × in`.
     let dense: [Float]
-    /// "blas".
+    /// Always "blas": the name bench tables and layer summaries show.
     public var backendName: String { "blas" }
     /// 4 bytes per weight plus the scale.
     public var storageBytes: Int { dense.count * MemoryLayout<Float>.size + MemoryLayout<Float>.size }

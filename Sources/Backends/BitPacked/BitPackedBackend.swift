@@ -6,6 +6,7 @@ import TensorCore
 /// O(out · in) multiply-adds on the vector units, like bitnet.cpp's I2_S kernel. It is the
 /// fastest way to decode one token at a time and the bar that RSR has to clear.
 public struct BitPackedBackend: LinearBackend {
+    /// The registry name, used by `--backends bitpacked` and `BackendRegistry.backend(named:)`.
     public var name: String { "bitpacked" }
     /// The forced C variant, or nil for the best one the CPU supports.
     public let variant: BitPackedVariant?

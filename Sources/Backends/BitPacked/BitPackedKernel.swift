@@ -9,13 +9,18 @@ import TensorCore
 public struct BitPackedKernel: LinearKernel {
     /// The packed weights (shared, immutable).
     public let packed: PackedTernaryMatrix
+    /// The weight scale: multiplies Float-path outputs; the Int8 path returns exact `W·x` without it.
     public let scale: Float
+    /// The threads that output rows are split across (in chunks of whole 4-row tiles).
     public let context: ComputeContext
     /// The C variant this kernel calls.
     public let variant: BitPackedVariant
 
+    /// Always "bitpacked", whichever C variant runs (see ``variant`` for that).
     public var backendName: String { "bitpacked" }
+    /// Rows of the weight matrix: the length of each output row.
     public var outFeatures: Int { packed.outFeatures }
+    /// Columns of the weight matrix (unpadded): the length each activation row must have.
     public var inFeatures: Int { packed.inFeatures }
     /// The packed rows plus the scale.
     public var storageBytes: Int { packed.byteCount + MemoryLayout<Float>.size }
@@ -36,6 +41,7 @@ public struct BitPackedKernel: LinearKernel {
     /// Rows per thread chunk are multiples of this: whole tiles of 4 rows (the C kernels rely on it).
     private static let rowGranularity = 4
 
+    /// Exact `y = W·x` in Int32 (no scale), each row's `Σx` computed once for the SIMD variants' `+1` correction.
     public func apply(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
         let n = inFeatures, m = outFeatures, p = packed.paddedInFeatures
@@ -60,6 +66,7 @@ public struct BitPackedKernel: LinearKernel {
         }
     }
 
+    /// `y = scale · W·x` in Float; activations are padded to a multiple of 256 columns when needed.
     public func apply(_ x: UnsafeBufferPointer<Float>, batch: Int, into y: UnsafeMutableBufferPointer<Float>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
         let n = inFeatures, m = outFeatures, p = packed.paddedInFeatures

@@ -5,7 +5,7 @@ import TensorCore
 /// Every other backend is tested against this one, so it is written the obvious way. The only
 /// concession to speed is that output rows are split across the context's threads.
 public struct NaiveBackend: LinearBackend {
-    /// "naive".
+    /// The registry name; "naive" is also the reference every other backend is checked against.
     public var name: String { "naive" }
     /// The naive backend (stateless).
     public init() {}
@@ -18,17 +18,17 @@ public struct NaiveBackend: LinearBackend {
 
 /// The naive backend's kernel: the ternary values as they are, one Int8 per weight.
 public struct NaiveKernel: LinearKernel {
-    /// The weight, unchanged.
+    /// The weight, unchanged: this kernel reads the Int8 values directly, 8 bits per weight.
     public let weights: TernaryMatrix
     /// The thread count output rows are split across.
     public let context: ComputeContext
-    /// "naive".
+    /// Always "naive": the name bench tables and layer summaries show.
     public var backendName: String { "naive" }
     /// Rows of the weight.
     public var outFeatures: Int { weights.outFeatures }
     /// Columns of the weight.
     public var inFeatures: Int { weights.inFeatures }
-    /// The weight scale γ.
+    /// The weight scale γ, applied to Float-path outputs only.
     public var scale: Float { weights.scale }
     /// One byte per weight plus the scale.
     public var storageBytes: Int { weights.unpackedBytes }

@@ -51,7 +51,7 @@ public final class RSRIndex: @unchecked Sendable {
     public let digits: Digits
     /// 2 for the binary parts, 3 for the fused form.
     public let radix: Int
-    /// `⌈out / k⌉`.
+    /// Blocks of `k` rows, `⌈out / k⌉`: the last one is shorter when `k` does not divide `out`.
     public let blockCount: Int
     /// `radix^k`, the codes of a full block.
     public let codeCount: Int

@@ -17,7 +17,9 @@ import TensorCore
 /// Then the block's outputs come from the `radix^k` sums: the fold (RSR++) or the enumeration
 /// product (RSR). The Float path accumulates in Float; the Int8 path in Int32, exactly.
 public struct RSRKernel: LinearKernel {
+    /// Rows of the weight matrix (the last block may be shorter than ``blockHeight``).
     public let outFeatures: Int
+    /// Columns of the weight matrix: the length each activation row must have.
     public let inFeatures: Int
     /// The weight scale, applied to Float-path outputs only.
     public let scale: Float
@@ -36,7 +38,9 @@ public struct RSRKernel: LinearKernel {
     let tableFloat: [Float]
     let tableInt: [Int32]
 
+    /// "rsr" or "rsr++", as in the registry and the bench tables.
     public var backendName: String { variant == .rsr ? "rsr" : "rsr++" }
+    /// The block height, reported so bench tables and layer summaries show which `k` was used.
     public var k: Int? { blockHeight }
     /// `radix^k` of a full block.
     public var codeCount: Int { indexes[0].codeCount }

@@ -196,6 +196,9 @@ extension BitNetModel {
     /// `BitNetCheckpoint`); BF16 / F16 / F32 embedding and norm weights become Float32 exactly.
     ///
     /// - Parameters:
+    ///   - directory: the checkpoint directory (`config.json` and the safetensors file or shards).
+    ///   - backend: the backend every ternary projection is prepared with.
+    ///   - context: the thread count of the kernels and the element-wise work.
     ///   - lmHeadFormat: the LM head's format (float32 reproduces the reference exactly).
     ///   - kvCacheCapacity: positions the KV cache holds; nil: `min(max_position_embeddings, 4096)`,
     ///     so a config with a huge context does not allocate a huge cache by default.

@@ -132,7 +132,9 @@ public enum BitNetCheckpointConfig {
     /// The `config.json` text for `config`, in the Hugging Face form (the fields
     /// `transformers`' `BitNetConfig` reads, `quantization_config` for packed `bitlinear`
     /// weights), so that `parse` gives back the same sizes, ε, θ, token ids and tie flag.
-    /// - Parameter torchDType: the `torch_dtype` to announce ("bfloat16" or "float32").
+    /// - Parameters:
+    ///   - config: the model shape to describe.
+    ///   - torchDType: the `torch_dtype` to announce ("bfloat16" or "float32").
     public static func json(for config: BitNetConfig, torchDType: String = "bfloat16") -> String {
         func eosText() -> String {
             switch config.eosTokenIds.count {

@@ -4,18 +4,31 @@
 /// ordinary PyTorch exports use. Other names in a header (`F8_E4M3`, `C64`, ...) are refused with
 /// an error naming the tensor, rather than guessed at.
 public enum SafeTensorsDType: String, Sendable, CaseIterable, Equatable, Hashable {
+    /// IEEE double; read as Float32 with rounding.
     case f64 = "F64"
+    /// IEEE single: read exactly; what TernaryKit writes for Float values that BF16 cannot hold exactly.
     case f32 = "F32"
+    /// IEEE half: read as Float32 exactly.
     case f16 = "F16"
+    /// bfloat16 (the top 16 bits of a Float32): BitNet's released embedding, norm and scale tensors; read exactly.
     case bf16 = "BF16"
+    /// Signed 64-bit integers; Float reads round beyond 2^24.
     case i64 = "I64"
+    /// Signed 32-bit integers; Float reads round beyond 2^24.
     case i32 = "I32"
+    /// Signed 16-bit integers; read as Float exactly.
     case i16 = "I16"
+    /// Signed bytes: Int8 weights or activations, readable as Int8 without conversion.
     case i8 = "I8"
+    /// Unsigned 64-bit integers; Float reads round beyond 2^24.
     case u64 = "U64"
+    /// Unsigned 32-bit integers; Float reads round beyond 2^24.
     case u32 = "U32"
+    /// Unsigned 16-bit integers; read as Float exactly.
     case u16 = "U16"
+    /// Unsigned bytes: the packed 2-bit ternary projections of a BitNet checkpoint.
     case u8 = "U8"
+    /// One byte per element; as Float, 0 for a zero byte and 1 otherwise.
     case bool = "BOOL"
 
     /// Bytes per element.
