@@ -161,7 +161,7 @@ struct BenchmarkRunner {
             results.append(BenchMeasurement(
                 backend: backend.name, out: shape.out, in: shape.in, batch: batch, threads: config.threads,
                 k: kernel.k, regime: config.regime.rawValue, path: path,
-                medianMicros: median(sorted) * 1e6, minMicros: sorted.first! * 1e6, maxMicros: sorted.last! * 1e6,
+                medianMicros: median(of: sorted) * 1e6, minMicros: sorted.first! * 1e6, maxMicros: sorted.last! * 1e6,
                 runs: sorted.count, bitsPerWeight: kernel.storageBitsPerWeight, prepareMillis: prepareMillis))
         }
         return (results, failures)
@@ -205,8 +205,11 @@ struct BenchmarkRunner {
         return times
     }
 
-    private func median(_ sorted: [Double]) -> Double {
-        let n = sorted.count
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
-    }
+}
+
+/// The median of the non-NaN values (NaN when there are none). Used by every timing command.
+func median(of values: [Double]) -> Double {
+    let s = values.filter { !$0.isNaN }.sorted()
+    guard !s.isEmpty else { return .nan }
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }

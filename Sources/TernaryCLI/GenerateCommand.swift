@@ -127,10 +127,7 @@ struct GenerateCommand: ParsableCommand {
         let result = runs[0]
         let prefillSpeeds = runs.map(\.prefillTokensPerSecond).sorted()
         let decodeSpeeds = runs.map(\.decodeTokensPerSecond).filter { !$0.isNaN }.sorted()
-        func median(_ v: [Double]) -> Double {
-            v.isEmpty ? .nan : (v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2)
-        }
-        let prefillSpeed = median(prefillSpeeds), decodeSpeed = median(decodeSpeeds)
+        let prefillSpeed = median(of: prefillSpeeds), decodeSpeed = median(of: decodeSpeeds)
         let bandwidthAfter = bandwidth ? MemoryBandwidth.streamingRead(threads: threads) : nil
         let measured = bandwidthBefore.flatMap { b in bandwidthAfter.map { (b + $0) / 2 } }
         let bytes = model.weightBytesPerToken

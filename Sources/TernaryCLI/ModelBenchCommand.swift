@@ -116,7 +116,7 @@ struct ModelBenchCommand: ParsableCommand {
                     prefill.append(r.prefillTokensPerSecond)
                     decode.append(r.decodeTokensPerSecond)
                 }
-                let row = Row(backend: backend.name, threads: threads, prefill: median(prefill), decode: median(decode),
+                let row = Row(backend: backend.name, threads: threads, prefill: median(of: prefill), decode: median(of: decode),
                               bandwidth: bandwidth[threads]!, bytesPerToken: model.weightBytesPerToken)
                 rows.append(row)
                 if json {
@@ -140,11 +140,6 @@ struct ModelBenchCommand: ParsableCommand {
         }
     }
 
-    func median(_ v: [Double]) -> Double {
-        let s = v.filter { !$0.isNaN }.sorted()
-        guard !s.isEmpty else { return .nan }
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
 
     func render(_ rows: [Row], config: BitNetConfig) -> String {
         var lines = [

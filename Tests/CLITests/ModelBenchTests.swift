@@ -27,4 +27,11 @@ import Testing
         try command.validate()
         #expect(command.preset == "tiny" && command.promptTokens == 4 && command.newTokens == 2 && command.json)
     }
+
+    @Test func medianIgnoresNaNAndAveragesTheMiddlePair() {
+        #expect(median(of: [3, 1, 2]) == 2)
+        #expect(median(of: [4, 1, 2, 3]) == 2.5)
+        #expect(median(of: [.nan, 5, 1]) == 3)
+        #expect(median(of: []).isNaN && median(of: [.nan]).isNaN)
+    }
 }
