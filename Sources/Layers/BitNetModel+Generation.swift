@@ -1,9 +1,6 @@
 import Foundation
 import TensorCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension BitNetModel {
     /// Generates after `prompt`: the prompt runs as one batch (prefill), then one token at a time
@@ -27,9 +24,9 @@ extension BitNetModel {
                                   seed: parameters.seed)
         let stops = parameters.stopTokens ?? Set(config.eosTokenIds)
         resetCache()
-        let t0 = monotonicTime()
+        let t0 = MonotonicClock.seconds()
         var logits = try forward(prompt)
-        let prefill = monotonicTime() - t0
+        let prefill = MonotonicClock.seconds() - t0
         var result = GenerationResult(tokens: [], promptLength: prompt.count, prefillSeconds: prefill,
                                       decodeSeconds: 0, decodeSteps: 0, stoppedAtStopToken: false)
         while true {
@@ -39,18 +36,12 @@ extension BitNetModel {
             if stops.contains(token) { result.stoppedAtStopToken = true; break }
             if !goOn { break }
             if result.tokens.count >= parameters.maxNewTokens { break }
-            let t1 = monotonicTime()
+            let t1 = MonotonicClock.seconds()
             logits = try forward([token])
-            result.decodeSeconds += monotonicTime() - t1
+            result.decodeSeconds += MonotonicClock.seconds() - t1
             result.decodeSteps += 1
         }
         return result
     }
 }
 
-/// Monotonic seconds.
-func monotonicTime() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}

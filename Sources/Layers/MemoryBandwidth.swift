@@ -19,7 +19,7 @@ public enum MemoryBandwidth {
         var best = Double.infinity
         var sink: Float = 0
         for _ in 0..<3 {
-            let t0 = monotonicTime()
+            let t0 = MonotonicClock.seconds()
             let sums = UnsafeMutableBufferPointer<Float>.allocate(capacity: (count + chunk - 1) / chunk)
             let s = SendablePointer(sums)
             Parallel.forEachChunk(count: sums.count, threads: threads, minimumWork: 0) { range in
@@ -29,7 +29,7 @@ public enum MemoryBandwidth {
                     s.base[c] = dot(p.base + start, p.base + start, Int64(min(chunk, count - start)))
                 }
             }
-            best = min(best, monotonicTime() - t0)
+            best = min(best, MonotonicClock.seconds() - t0)
             sink += sums.reduce(0, +)
             sums.deallocate()
         }

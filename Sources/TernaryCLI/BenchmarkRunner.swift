@@ -2,9 +2,6 @@ import Backends
 import Foundation
 import TensorCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Which element path a benchmark times.
 enum ProductPath: String, CaseIterable {
@@ -50,12 +47,6 @@ struct BenchFailure: Error, CustomStringConvertible {
     var description: String { "\(backend): \(reason)" }
 }
 
-/// Monotonic time in seconds.
-@inline(__always) func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
 
 /// Where the weights live while they are timed.
 enum MemoryRegime: String, CaseIterable {
@@ -120,7 +111,7 @@ struct BenchmarkRunner {
             let backend = entry.backend
             let label = backend.name + (entry.k.map { " k=\($0)" } ?? "")
             progress?("\(label) \(shape) batch \(batch) threads \(config.threads) \(config.regime.rawValue)")
-            let t0 = monotonicSeconds()
+            let t0 = MonotonicClock.seconds()
             let kernel: any LinearKernel
             do {
                 kernel = try backend.prepare(weights, context: context)
@@ -128,7 +119,7 @@ struct BenchmarkRunner {
                 failures.append(BenchFailure(backend: label, reason: "cannot prepare \(shape): \(error)"))
                 continue
             }
-            let prepareMillis = (monotonicSeconds() - t0) * 1e3
+            let prepareMillis = (MonotonicClock.seconds() - t0) * 1e3
 
             // Check before timing.
             if let m = KernelCheck.firstMismatch(try kernel.apply(xInt), refInt, outFeatures: shape.out) {
@@ -189,16 +180,16 @@ struct BenchmarkRunner {
             }
         }
         var times: [Double] = []
-        let start = monotonicSeconds()
+        let start = MonotonicClock.seconds()
         for _ in 0..<max(warmup, kernels.count > 1 ? kernels.count : 0) {
             call()
-            if monotonicSeconds() - start > budgetSeconds / 4 { break }
+            if MonotonicClock.seconds() - start > budgetSeconds / 4 { break }
         }
-        let begin = monotonicSeconds()
+        let begin = MonotonicClock.seconds()
         for i in 0..<repeatCount {
-            let t0 = monotonicSeconds()
+            let t0 = MonotonicClock.seconds()
             call()
-            let t1 = monotonicSeconds()
+            let t1 = MonotonicClock.seconds()
             times.append(t1 - t0)
             if i >= 2 && t1 - begin > budgetSeconds { break }
         }

@@ -43,11 +43,11 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let t0 = monotonicSeconds()
+        let t0 = MonotonicClock.seconds()
         let model = try BitNetModel.random(config: BitNetConfig.preset(named: preset), seed: seed)
-        let t1 = monotonicSeconds()
+        let t1 = MonotonicClock.seconds()
         let summary = try model.exportCheckpoint(to: out, replacing: force)
-        let t2 = monotonicSeconds()
+        let t2 = MonotonicClock.seconds()
         print(String(format: "wrote %@: %d tensors, %.2f MB model.safetensors (%d BF16 / %d F32 float tensors); built in %.1f s, written in %.1f s",
                      summary.directory, summary.tensorCount, Double(summary.safetensorsBytes) / 1e6,
                      summary.bfloat16Tensors, summary.float32Tensors, t1 - t0, t2 - t1))

@@ -113,9 +113,9 @@ struct GenerateCommand: ParsableCommand {
         // The cache only needs the positions this run uses.
         config.kvCacheCapacity = max(prompt.count + maxNewTokens, compareLmHead)
         let context = try ComputeContext(threads: threads)
-        let t0 = monotonicSeconds()
+        let t0 = MonotonicClock.seconds()
         let model = try buildModel(config: config, backend: BackendRegistry.backend(named: backend), context: context)
-        let buildSeconds = monotonicSeconds() - t0
+        let buildSeconds = MonotonicClock.seconds() - t0
         if describe && !json { print(model.treeDescription()) }
         let parameters = GenerationParameters(
             maxNewTokens: maxNewTokens, temperature: temperature, topK: topK == 0 ? nil : topK,

@@ -52,10 +52,10 @@ struct LogitsCommand: ParsableCommand {
         OpenBLASCore.reexecWithBestCoreIfNeeded()
         let ids = try GenerateCommand.parseTokens(tokens)
         var loadSeconds = 0.0
-        let t0 = monotonicSeconds()
+        let t0 = MonotonicClock.seconds()
         let logits = try LogitsCommand.compute(model: model, tokens: ids, backend: backend, threads: threads,
                                                lmHead: LMHeadFormat(rawValue: lmHead)!, loadSeconds: &loadSeconds)
-        let total = monotonicSeconds() - t0
+        let total = MonotonicClock.seconds() - t0
         if json {
             print(LogitsCommand.jsonText(tokens: ids, logits: logits), terminator: "")
         } else {
@@ -84,11 +84,11 @@ struct LogitsCommand: ParsableCommand {
         if tokens.count > config.maxPositionEmbeddings {
             throw TernaryKitError.invalidArgument("\(tokens.count) tokens exceed max_position_embeddings \(config.maxPositionEmbeddings)")
         }
-        let start = monotonicSeconds()
+        let start = MonotonicClock.seconds()
         let model = try BitNetModel.load(checkpoint: directory, backend: BackendRegistry.backend(named: backend),
                                          context: ComputeContext(threads: threads), lmHeadFormat: lmHead,
                                          kvCacheCapacity: tokens.count)
-        loadSeconds = monotonicSeconds() - start
+        loadSeconds = MonotonicClock.seconds() - start
         let flat = try model.forward(tokens, allLogits: true)
         let v = config.vocabSize
         return (0..<tokens.count).map { Array(flat[($0 * v)..<(($0 + 1) * v)]) }

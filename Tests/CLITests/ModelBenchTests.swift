@@ -22,7 +22,7 @@ import Testing
     }
 
     @Test func defaultsValidateForTheTinyPreset() throws {
-        var command = try ModelBenchCommand.parse(["--preset", "tiny", "--prompt-tokens", "4", "--new-tokens", "2",
+        let command = try ModelBenchCommand.parse(["--preset", "tiny", "--prompt-tokens", "4", "--new-tokens", "2",
                                                    "--json", "--quiet"])
         try command.validate()
         #expect(command.preset == "tiny" && command.promptTokens == 4 && command.newTokens == 2 && command.json)

@@ -141,21 +141,21 @@ public struct RSRBackend: LinearBackend {
         var rng = SeededGenerator(seed: 0x5EED)
         let x = rng.int8s(count: weights.inFeatures)
         var y = [Int32](repeating: 0, count: weights.outFeatures)
-        let start = monotonicNow()
+        let start = MonotonicClock.seconds()
         var best: (kernel: RSRKernel, seconds: Double)?
         for k in candidates {
-            if best != nil && monotonicNow() - start > RSRBackend.autoBudgetSeconds { break }
+            if best != nil && MonotonicClock.seconds() - start > RSRBackend.autoBudgetSeconds { break }
             let kernel = try RSRKernel(weights: weights, k: k, variant: variant, form: form, context: context)
             var fastest = Double.infinity
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
                     kernel.apply(xp, batch: 1, into: yp)      // warm-up
-                    let t0 = monotonicNow()
+                    let t0 = MonotonicClock.seconds()
                     for _ in 0..<7 {
-                        let a = monotonicNow()
+                        let a = MonotonicClock.seconds()
                         kernel.apply(xp, batch: 1, into: yp)
-                        fastest = min(fastest, monotonicNow() - a)
-                        if monotonicNow() - t0 > RSRBackend.autoBudgetSeconds / Double(candidates.count) { break }
+                        fastest = min(fastest, MonotonicClock.seconds() - a)
+                        if MonotonicClock.seconds() - t0 > RSRBackend.autoBudgetSeconds / Double(candidates.count) { break }
                     }
                 }
             }
@@ -165,16 +165,7 @@ public struct RSRBackend: LinearBackend {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// Monotonic seconds (for `.auto`).
-func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
 
 extension RSRBackend {
     /// `backends` with every RSR backend replaced by one per block height in `k` (all in the given
