@@ -44,15 +44,15 @@ do {
     // MARK: Every backend
 
     /// Median, min and max seconds of `repeats` calls of the layer's pointer form (no allocation).
-    func time(_ layer: BitLinear) -> (median: Double, min: Double, max: Double) {
+    func time(_ layer: BitLinear) throws -> (median: Double, min: Double, max: Double) {
         var y = [Float](repeating: 0, count: batch * out)
         var seconds: [Double] = []
         let clock = ContinuousClock()
-        x.withUnsafeBufferPointer { xp in
-            y.withUnsafeMutableBufferPointer { yp in
-                layer(xp, batch: batch, into: yp)                        // warm-up (caches, page faults)
+        try x.withUnsafeBufferPointer { xp in
+            try y.withUnsafeMutableBufferPointer { yp in
+                try layer(xp, rows: batch, into: yp)                     // warm-up (caches, page faults)
                 for _ in 0..<max(1, repeats) {
-                    let d = clock.measure { layer(xp, batch: batch, into: yp) }
+                    let d = try clock.measure { try layer(xp, rows: batch, into: yp) }
                     seconds.append(Double(d.components.attoseconds) * 1e-18 + Double(d.components.seconds))
                 }
             }
@@ -72,14 +72,14 @@ do {
         // Bit-for-bit comparison (NaN-safe): the whole point of an exact integer product.
         let identical = y.count == reference.count && zip(y, reference).allSatisfy { $0.bitPattern == $1.bitPattern }
         allIdentical = allIdentical && identical
-        let t = time(layer)
+        let t = try time(layer)
         if backend.name == "naive" { naiveMedian = t.median }
-        let k = layer.kernel.k.map(String.init) ?? "-"
+        let k = try layer.kernel().k.map(String.init) ?? "-"
         let weightsPerSecond = Double(out * inn * batch) / t.median / 1e9
         print(backend.name.padding(toLength: 10, withPad: " ", startingAt: 0)
               + k.padding(toLength: 4, withPad: " ", startingAt: 0)
               + String(format: "%7.2f %10.1f %8.1f %8.1f %6.2f %8.2fx  ",
-                       layer.kernel.storageBitsPerWeight, t.median * 1e6, t.min * 1e6, t.max * 1e6,
+                       try layer.kernel().storageBitsPerWeight, t.median * 1e6, t.min * 1e6, t.max * 1e6,
                        weightsPerSecond, naiveMedian / t.median)
               + (identical ? "identical" : "DIFFERS"))
     }

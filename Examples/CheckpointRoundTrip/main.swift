@@ -11,7 +11,9 @@
 // one-element `weight_scale` = 1/γ, and embeddings / norms are BF16 (or F32 when BF16 would round).
 import Backends
 import Foundation
+import BitNet
 import Layers
+import SafeTensors
 import TensorCore
 
 do {

@@ -13,6 +13,7 @@
 // model when you measure speed. A checkpoint gives the model's own tokens.
 import Backends
 import Foundation
+import BitNet
 import Layers
 import TensorCore
 

@@ -9,8 +9,8 @@ public final class Workspace {
     /// The Float buffers, one per kind of activation, so uses that are live at the same time never share memory.
     public enum Slot: Int, CaseIterable, Sendable {
         /// One Float buffer per kind of activation a layer step keeps live at the same time as others
-        /// (norm output, Q/K/V, attention output, projections, feed-forward gate and up, residual, LM head input).
-        case normed, query, key, value, attention, projection, gate, up, residual, logitsInput
+        /// (norm output, Q/K/V, attention output and scores, projections, feed-forward gate and up, residual, LM head input).
+        case normed, query, key, value, attention, scores, projection, gate, up, residual, logitsInput
     }
 
     private var floatBuffers: [UnsafeMutableBufferPointer<Float>]

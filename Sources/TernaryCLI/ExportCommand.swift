@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import BitNet
 import Layers
 import TensorCore
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Backends
+import BitNet
 import Layers
 import TensorCore
 
@@ -7,7 +8,7 @@ import TensorCore
 extension GenerateCommand {
     /// The model's shapes: from `--model`'s config.json when given, else the preset.
     func resolvedConfig() throws -> BitNetConfig {
-        if let directory = model { return try BitNetCheckpointConfig.read(directory: directory) }
+        if let directory = model { return try BitNetConfig.read(directory: directory) }
         return try BitNetConfig.preset(named: preset)
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SafeTensors
 import TensorCore
 
 /// `ternary inspect FILE`: what a safetensors file holds, after full validation.

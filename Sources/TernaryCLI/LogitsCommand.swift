@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backends
 import Foundation
+import BitNet
 import Layers
 import TensorCore
 
@@ -77,7 +78,7 @@ struct LogitsCommand: ParsableCommand {
     /// unpacking, kernel preparation).
     static func compute(model directory: String, tokens: [Int], backend: String, threads: Int,
                         lmHead: LMHeadFormat, loadSeconds: inout Double) throws -> [[Float]] {
-        let config = try BitNetCheckpointConfig.read(directory: directory)
+        let config = try BitNetConfig.read(directory: directory)
         if let bad = tokens.first(where: { $0 >= config.vocabSize }) {
             throw TernaryKitError.invalidArgument("--tokens: id \(bad) is outside the vocabulary 0..<\(config.vocabSize) of \(directory)")
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backends
 import Foundation
+import BitNet
 import Layers
 import TensorCore
 

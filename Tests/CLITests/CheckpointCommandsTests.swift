@@ -1,3 +1,4 @@
+import BitNet
 import Foundation
 import Layers
 import Testing
