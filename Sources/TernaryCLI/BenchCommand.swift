@@ -157,7 +157,7 @@ struct KernelBenchCommand: ParsableCommand {
                         all += rows
                         if json {
                             progress.finish()
-                            rows.forEach { print($0.jsonLine) }
+                            for row in rows { try printJSON(row) }
                             fflush(nil)
                         } else {
                             table.add(group: rows)

@@ -132,15 +132,8 @@ struct GenerateCommand: ParsableCommand {
         let measured = bandwidthBefore.flatMap { b in bandwidthAfter.map { (b + $0) / 2 } }
         let bytes = model.weightBytesPerToken
         if json {
-            func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
-            var fields = ["\"tokens\": [\(result.tokens.map(String.init).joined(separator: ", "))]",
-                          "\"prefill_tokens_per_s\": \(num(prefillSpeed))",
-                          "\"decode_tokens_per_s\": \(num(decodeSpeed))"]
-            if let bw = measured {
-                fields += ["\"bandwidth_gb_per_s\": \(num(bw / 1e9))", "\"weight_bytes_per_token\": \(bytes)",
-                           "\"decode_ceiling_tokens_per_s\": \(num(bw / Double(bytes)))"]
-            }
-            print("{" + fields.joined(separator: ", ") + "}")
+            try printJSON(JSONResult(tokens: result.tokens, prefillSpeed: prefillSpeed, decodeSpeed: decodeSpeed,
+                                     bandwidth: measured, weightBytesPerToken: bytes))
         } else {
             print("tokens: \(result.tokens.map(String.init).joined(separator: ","))")
             let spread = { (v: [Double]) -> String in
@@ -160,6 +153,37 @@ struct GenerateCommand: ParsableCommand {
             if let bw = measured {
                 print(String(format: "bandwidth: %.1f GB/s streaming read (%d thread(s); %.1f before, %.1f after the runs) → decode ceiling %.1f tokens/s",
                              bw / 1e9, threads, bandwidthBefore! / 1e9, bandwidthAfter! / 1e9, bw / Double(bytes)))
+            }
+        }
+    }
+}
+
+extension GenerateCommand {
+    /// The `--json` object; the bandwidth fields only with `--bandwidth`.
+    struct JSONResult: Encodable {
+        var tokens: [Int]
+        var prefillSpeed: Double
+        var decodeSpeed: Double
+        /// Bytes per second, when measured.
+        var bandwidth: Double?
+        var weightBytesPerToken: Int
+
+        enum CodingKeys: String, CodingKey {
+            case tokens, prefillSpeed = "prefill_tokens_per_s", decodeSpeed = "decode_tokens_per_s"
+            case bandwidth = "bandwidth_gb_per_s", weightBytesPerToken = "weight_bytes_per_token"
+            case ceiling = "decode_ceiling_tokens_per_s"
+        }
+
+        /// Speeds rounded to 6 significant digits (null when not finite).
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(tokens, forKey: .tokens)
+            try c.encode(sixDigits(prefillSpeed), forKey: .prefillSpeed)
+            try c.encode(sixDigits(decodeSpeed), forKey: .decodeSpeed)
+            if let bw = bandwidth {
+                try c.encode(sixDigits(bw / 1e9), forKey: .bandwidth)
+                try c.encode(weightBytesPerToken, forKey: .weightBytesPerToken)
+                try c.encode(sixDigits(bw / Double(weightBytesPerToken)), forKey: .ceiling)
             }
         }
     }

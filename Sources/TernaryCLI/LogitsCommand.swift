@@ -57,7 +57,7 @@ struct LogitsCommand: ParsableCommand {
                                                lmHead: LMHeadFormat(rawValue: lmHead)!, loadSeconds: &loadSeconds)
         let total = MonotonicClock.seconds() - t0
         if json {
-            print(LogitsCommand.jsonText(tokens: ids, logits: logits), terminator: "")
+            try printJSON(JSONResult(tokens: ids, logits: logits))
         } else {
             print(LogitsCommand.summary(tokens: ids, logits: logits, top: top), terminator: "")
             print(String(format: "model: %@, backend %@, %d thread(s), LM head %@; loaded in %.2f s, forward pass %.2f s",
@@ -94,12 +94,11 @@ struct LogitsCommand: ParsableCommand {
         return (0..<tokens.count).map { Array(flat[($0 * v)..<(($0 + 1) * v)]) }
     }
 
-    /// `{"tokens": [...], "logits": [[...], ...]}`, one row per line.
-    static func jsonText(tokens: [Int], logits: [[Float]]) -> String {
-        func number(_ x: Float) -> String { x.isFinite ? "\(x)" : "null" }
-        let rows = logits.map { "[" + $0.map(number).joined(separator: ", ") + "]" }
-        return "{\"tokens\": [" + tokens.map(String.init).joined(separator: ", ") + "], \"logits\": [\n"
-            + rows.joined(separator: ",\n") + "\n]}\n"
+    /// The `--json` object, `{"tokens":[...],"logits":[[...],...]}` on one line: the input ids and
+    /// one row of logits per position, each Float in its shortest round-trip text (null when not finite).
+    struct JSONResult: Encodable {
+        var tokens: [Int]
+        var logits: [[Float]]
     }
 
     /// One line per position: the token, the `top` largest logits with their ids, and the range.

@@ -70,7 +70,7 @@ struct ModelBenchCommand: ParsableCommand {
         }
     }
 
-    struct Row {
+    struct Row: Encodable {
         var backend: String
         var threads: Int
         var prefill: Double
@@ -79,11 +79,23 @@ struct ModelBenchCommand: ParsableCommand {
         var bytesPerToken: Int
         var ceiling: Double { bandwidth / Double(bytesPerToken) }
 
-        var jsonLine: String {
-            func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
-            return "{\"backend\":\"\(backend)\",\"threads\":\(threads),\"prefill_tokens_per_s\":\(num(prefill)),"
-                + "\"decode_tokens_per_s\":\(num(decode)),\"ceiling_tokens_per_s\":\(num(ceiling)),"
-                + "\"bandwidth_gb_per_s\":\(num(bandwidth / 1e9)),\"weight_bytes_per_token\":\(bytesPerToken)}"
+        var jsonLine: String { get throws { try JSONOutput.line(self) } }
+
+        enum CodingKeys: String, CodingKey {
+            case backend, threads, prefill = "prefill_tokens_per_s", decode = "decode_tokens_per_s"
+            case ceiling = "ceiling_tokens_per_s", bandwidth = "bandwidth_gb_per_s", bytesPerToken = "weight_bytes_per_token"
+        }
+
+        /// Speeds rounded to 6 significant digits (null when not finite), the bandwidth in GB/s.
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(backend, forKey: .backend)
+            try c.encode(threads, forKey: .threads)
+            try c.encode(sixDigits(prefill), forKey: .prefill)
+            try c.encode(sixDigits(decode), forKey: .decode)
+            try c.encode(sixDigits(ceiling), forKey: .ceiling)
+            try c.encode(sixDigits(bandwidth / 1e9), forKey: .bandwidth)
+            try c.encode(bytesPerToken, forKey: .bytesPerToken)
         }
     }
 
@@ -121,7 +133,7 @@ struct ModelBenchCommand: ParsableCommand {
                 rows.append(row)
                 if json {
                     progress.finish()
-                    print(row.jsonLine)
+                    try printJSON(row)
                     fflush(nil)
                 }
             }

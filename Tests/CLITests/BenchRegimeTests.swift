@@ -18,6 +18,6 @@ import TensorCore
         let (rows, failures) = try runner.run(config, backends: backends)
         #expect(failures.isEmpty)
         #expect(rows.map(\.backend) == ["naive", "bitpacked"])
-        #expect(rows.allSatisfy { $0.regime == "dram" && $0.jsonLine.contains("\"regime\":\"dram\"") })
+        #expect(try rows.allSatisfy { try $0.regime == "dram" && $0.jsonLine.contains("\"regime\":\"dram\"") })
     }
 }

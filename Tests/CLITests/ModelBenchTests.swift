@@ -15,7 +15,7 @@ import Testing
         let row = ModelBenchCommand.Row(backend: "naive", threads: 2, prefill: 10, decode: 5, bandwidth: 2e10,
                                         bytesPerToken: 1_000_000_000)
         #expect(row.ceiling == 20)
-        let object = try JSONSerialization.jsonObject(with: Data(row.jsonLine.utf8)) as! [String: Any]
+        let object = try JSONSerialization.jsonObject(with: Data(try row.jsonLine.utf8)) as! [String: Any]
         for key in ["backend", "threads", "prefill_tokens_per_s", "decode_tokens_per_s", "ceiling_tokens_per_s"] {
             #expect(object[key] != nil, "\(key)")
         }
