@@ -32,7 +32,7 @@ struct LogitsCommand: ParsableCommand {
     var threads: Int = 1
 
     @Option(help: "LM head format: float32 (exact reference), int8 or int4.")
-    var lmHead: String = "float32"
+    var lmHead: LMHeadFormat = .float32
 
     @Option(help: "Without --json: how many of the largest logits to show per position.")
     var top: Int = 5
@@ -45,7 +45,6 @@ struct LogitsCommand: ParsableCommand {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if top < 1 { throw ValidationError("--top must be at least 1, got \(top)") }
         do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
-        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be float32, int8 or int4, got '\(lmHead)'") }
     }
 
     func run() throws {
@@ -54,14 +53,14 @@ struct LogitsCommand: ParsableCommand {
         var loadSeconds = 0.0
         let t0 = MonotonicClock.seconds()
         let logits = try LogitsCommand.compute(model: model, tokens: ids, backend: backend, threads: threads,
-                                               lmHead: LMHeadFormat(rawValue: lmHead)!, loadSeconds: &loadSeconds)
+                                               lmHead: lmHead, loadSeconds: &loadSeconds)
         let total = MonotonicClock.seconds() - t0
         if json {
             try printJSON(JSONResult(tokens: ids, logits: logits))
         } else {
             print(LogitsCommand.summary(tokens: ids, logits: logits, top: top), terminator: "")
             print(String(format: "model: %@, backend %@, %d thread(s), LM head %@; loaded in %.2f s, forward pass %.2f s",
-                         model, backend, threads, lmHead, loadSeconds, total - loadSeconds))
+                         model, backend, threads, lmHead.rawValue, loadSeconds, total - loadSeconds))
         }
     }
 

@@ -6,7 +6,7 @@ import TensorCore
 /// `ternary bench --regime`: parsing, and a DRAM rotation that really measures.
 @Suite struct BenchRegimeTests {
     @Test func regimeFlagParses() throws {
-        #expect(try KernelBenchCommand.parse(["--regime", "dram"]).regimes == ["dram"])
+        #expect(try KernelBenchCommand.parse(["--regime", "dram"]).regimes == [.dram])
         #expect(try KernelBenchCommand.parse([]).regimes.isEmpty)
         #expect(throws: (any Error).self) { try KernelBenchCommand.parse(["--regime", "disk"]) }
     }

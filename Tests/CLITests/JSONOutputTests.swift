@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Testing
 @testable import TernaryCLI
@@ -142,5 +143,53 @@ enum JSONLines {
         let row = ModelBenchCommand.Row(backend: "naive", threads: 1, prefill: .nan, decode: 2, bandwidth: 1e9, bytesPerToken: 0)
         #expect(try row.jsonLine == "{\"backend\":\"naive\",\"threads\":1,\"prefill_tokens_per_s\":null,\"decode_tokens_per_s\":2.0,"
                 + "\"ceiling_tokens_per_s\":null,\"bandwidth_gb_per_s\":1.0,\"weight_bytes_per_token\":0}")
+    }
+
+    @Test func helpListsTheAcceptedValues() {
+        let kernels = KernelBenchCommand.helpMessage(columns: 1000)
+        for values in ["(values: paper-binary, paper-ternary, bitnet-2b4t, llama-8b)", "(values: cache, dram)",
+                       "(values: fused, two-part; default: fused)", "(values: int8, float; default: int8)"] {
+            #expect(kernels.contains(values), "\(values)")
+        }
+        let model = ModelBenchCommand.helpMessage(columns: 1000)
+        #expect(model.contains("(values: 2b4t, tiny; default: tiny)"))
+        #expect(model.contains("(values: int8, float32; default: int8)"))
+        #expect(GenerateCommand.helpMessage(columns: 1000).contains("(values: float32, int8, int4; default: int8)"))
+        #expect(LogitsCommand.helpMessage(columns: 1000).contains("(values: float32, int8, int4; default: float32)"))
+    }
+
+    @Test func choicesParseAndBadValuesNameTheFlagAndTheValidValues() throws {
+        let c = try KernelBenchCommand.parse(["--suite", "llama-8b", "--regime", "dram", "--regime", "cache",
+                                              "--rsr-form", "two-part", "--path", "float"])
+        #expect(c.suites == [.llama8b] && c.regimes == [.dram, .cache] && c.rsrForm == .twoPart && c.path == .float)
+        let defaults = try KernelBenchCommand.parse([])
+        #expect(defaults.rsrForm == .fused && defaults.path == .int8 && defaults.suites.isEmpty)
+        for name in ["2b4t", "bitnet-b1.58-2b-4t", "2B4T"] {
+            #expect(try GenerateCommand.parse(["--tokens", "1", "--preset", name]).preset == .bitnet2B4T, "\(name)")
+        }
+        #expect(try ExportCommand.parse(["--preset", "TINY", "--out", "/nonexistent/x"]).preset == .tiny)
+        #expect(try LogitsCommand.parse(["--model", Self.fixture, "--tokens", "1"]).lmHead == .float32)
+        #expect(try GenerateCommand.parse(["--tokens", "1", "--lm-head", "int4"]).lmHead == .int4)
+        #expect(try ModelBenchCommand.parse(["--prompt-tokens", "4", "--new-tokens", "2", "--lm-head", "float32"]).lmHead == .float32)
+
+        let cases: [(any ParsableCommand.Type, [String], String, String)] = [
+            (KernelBenchCommand.self, ["--regime", "disk"], "--regime", "'cache' and 'dram'"),
+            (KernelBenchCommand.self, ["--suite", "paper"], "--suite", "'llama-8b'"),
+            (KernelBenchCommand.self, ["--rsr-form", "split"], "--rsr-form", "'fused' and 'two-part'"),
+            (KernelBenchCommand.self, ["--path", "double"], "--path", "'int8' and 'float'"),
+            (ModelBenchCommand.self, ["--lm-head", "int4"], "--lm-head", "'int8' and 'float32'"),
+            (ModelBenchCommand.self, ["--preset", "7b"], "--preset", "'2b4t' and 'tiny'"),
+            (GenerateCommand.self, ["--tokens", "1", "--lm-head", "fp8"], "--lm-head", "'int4'"),
+            (ExportCommand.self, ["--preset", "7b", "--out", "/nonexistent/x"], "--preset", "'tiny'"),
+        ]
+        for (type, args, flag, valid) in cases {
+            do {
+                _ = try type.parseAsRoot(args)
+                Issue.record("\(args) parsed")
+            } catch {
+                let message = type.message(for: error)
+                #expect(message.contains(flag) && message.contains(valid), "\(args): \(message)")
+            }
+        }
     }
 }

@@ -5,7 +5,7 @@ import Testing
 @Suite struct ModelBenchTests {
     @Test func badFlagsAreRejected() {
         for args in [["--preset", "7b"], ["--threads", "0"], ["--prompt-tokens", "0"], ["--new-tokens", "0"],
-                     ["--backends", "turbo"], ["--lm-head", "fp8"], ["--repeat", "0"],
+                     ["--backends", "turbo"], ["--lm-head", "fp8"], ["--lm-head", "int4"], ["--repeat", "0"],
                      ["--prompt-tokens", "5000"]] {
             #expect(throws: (any Error).self, "\(args)") { try ModelBenchCommand.parse(args) }
         }
@@ -25,7 +25,7 @@ import Testing
         let command = try ModelBenchCommand.parse(["--preset", "tiny", "--prompt-tokens", "4", "--new-tokens", "2",
                                                    "--json", "--quiet"])
         try command.validate()
-        #expect(command.preset == "tiny" && command.promptTokens == 4 && command.newTokens == 2 && command.json)
+        #expect(command.preset == .tiny && command.promptTokens == 4 && command.newTokens == 2 && command.json)
     }
 
     @Test func medianIgnoresNaNAndAveragesTheMiddlePair() {
