@@ -179,8 +179,8 @@ public enum BitNetCheckpoint {
 }
 
 extension BitNetModel {
-    /// Loads a Hugging Face BitNet b1.58 checkpoint directory: `config.json` (see
-    /// `BitNetCheckpointConfig`) and `model.safetensors` or `model.safetensors.index.json` with
+    /// Loads a Hugging Face BitNet b1.58 checkpoint directory: `config.json` (parsed by
+    /// `BitNetConfig.read(directory:)`) and `model.safetensors` or `model.safetensors.index.json` with
     /// its shards.
     ///
     /// Everything is validated before a layer is built: the tensor names (missing and

@@ -33,6 +33,7 @@ public final class BitNetModel: Module, CausalLanguageModel {
     /// keys (`setParameter(key:_:)`, as `load(checkpoint:)` and `random(config:seed:)` do), then
     /// call `prepareKernels()`.
     /// - Parameters:
+    ///   - config: the model's shapes; validated first.
     ///   - backend: the backend of every ternary projection (nil: `BackendRegistry.defaultBackend`).
     ///   - context: the thread count of the kernels and the element-wise work.
     /// - Throws: `config.validate()` errors.

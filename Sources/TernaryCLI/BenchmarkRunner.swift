@@ -28,7 +28,7 @@ struct BenchMeasurement {
     /// Weights (× batch rows) processed per second at the median time.
     var weightsPerSecond: Double { Double(out) * Double(self.in) * Double(batch) / (medianMicros * 1e-6) }
 
-    /// One JSON object, the fields of shared/BENCHMARKS.md plus `path` and `runs`.
+    /// One JSON object with the fields documented in docs/BENCHMARKS.md.
     var jsonLine: String { get throws { try JSONOutput.line(self) } }
 }
 
