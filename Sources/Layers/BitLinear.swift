@@ -29,6 +29,8 @@ public final class BitLinear: Module {
     /// A layer of the given shape with all-zero weights (scale 1) until ``setWeight(_:)`` or
     /// `setParameter` provides them: what a model skeleton holds before a checkpoint is read.
     /// - Parameters:
+    ///   - outFeatures: rows of the weight (the output width).
+    ///   - inFeatures: columns of the weight (the input width).
     ///   - backend: the backend of the product; nil picks `BackendRegistry.defaultBackend`.
     ///   - context: the thread count of the product.
     ///   - workspace: scratch to share with other layers of the same model (a new one if nil).

@@ -32,8 +32,13 @@ public final class LMHead: Module {
     /// A head from its Float32 weight (`vocabularySize × dimensions`, row-major), building the
     /// quantized copy that `format` needs.
     /// - Parameters:
+    ///   - weight: `vocabularySize × dimensions` Float32 values, row-major.
+    ///   - vocabularySize: rows (logits per position).
+    ///   - dimensions: columns (the hidden size).
+    ///   - format: the weight format products read.
     ///   - tied: true when `weight` is the token embedding (no `lm_head.weight` parameter then).
     ///   - threads: threads the vocabulary rows of a product are split across.
+    ///   - workspace: scratch to share with the other layers of the model (a new one if nil).
     /// - Throws: `.invalidShape` / `.lengthMismatch` for inconsistent sizes; `.invalidArgument`
     ///   for `int4` with a width that is not a multiple of 32.
     public convenience init(weight: [Float], vocabularySize: Int, dimensions: Int, format: LMHeadFormat = .float32,

@@ -32,7 +32,7 @@ struct KernelBenchCommand: ParsableCommand {
             per product, billions of weights × batch rows per second (Gw/s), bits per weight the \
             backend keeps, preparation time, and speed relative to the first backend listed. \
             Regimes: 'cache' calls one prepared matrix again and again; 'dram' rotates over \
-            distinct matrices totalling more than 256 MiB per backend. \
+            distinct matrices totalling more than 1 GiB per backend (at most 256 matrices). \
             Without --shape or --suite: the bitnet-2b4t suite at batch 1 and 64.
             """
     )

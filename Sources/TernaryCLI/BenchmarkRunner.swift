@@ -73,12 +73,12 @@ struct BenchFailure: Error, CustomStringConvertible {
 enum MemoryRegime: String, CaseIterable {
     /// One prepared matrix, called again and again: it stays in cache when it fits.
     case cache
-    /// A rotation over enough distinct prepared matrices (> 256 MiB of the backend's storage) that
+    /// A rotation over enough distinct prepared matrices (> 1 GiB of the backend's storage, beyond any L3 seen on these hosts) that
     /// every call streams its weights from DRAM.
     case dram
 
     /// Bytes the rotation must exceed.
-    static let dramRotationBytes = 256 << 20
+    static let dramRotationBytes = 1 << 30
 }
 
 /// A backend as the benchmark runs it: possibly a k-variant of a tunable one.
