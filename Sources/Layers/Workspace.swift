@@ -14,6 +14,7 @@ public final class Workspace {
     }
 
     private var floatBuffers: [UnsafeMutableBufferPointer<Float>]
+    private var namedBuffers: [String: UnsafeMutableBufferPointer<Float>] = [:]
     private var int8Buffer = UnsafeMutableBufferPointer<Int8>(start: nil, count: 0)
     private var int32Buffer = UnsafeMutableBufferPointer<Int32>(start: nil, count: 0)
     private var scaleBuffer = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
@@ -25,6 +26,7 @@ public final class Workspace {
 
     deinit {
         for b in floatBuffers { b.deallocate() }
+        for b in namedBuffers.values { b.deallocate() }
         int8Buffer.deallocate(); int32Buffer.deallocate(); scaleBuffer.deallocate()
     }
 
@@ -41,6 +43,16 @@ public final class Workspace {
     /// larger count in the same slot).
     public func floats(_ slot: Slot, count: Int) -> UnsafeMutableBufferPointer<Float> {
         Workspace.grow(&floatBuffers[slot.rawValue], count, 0)
+    }
+
+    /// At least `count` Floats in a slot of your own, by name: scratch for blocks you write
+    /// (a custom feed-forward or attention) that must not share memory with the library's slots
+    /// while both are live. Same rules as ``floats(_:count:)``; one dictionary lookup per call.
+    public func floats(named name: String, count: Int) -> UnsafeMutableBufferPointer<Float> {
+        var b = namedBuffers[name] ?? UnsafeMutableBufferPointer(start: nil, count: 0)
+        let out = Workspace.grow(&b, count, 0)
+        namedBuffers[name] = b
+        return out
     }
 
     /// Quantized activations of a `BitLinear`.
