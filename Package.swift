@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "Backends", targets: ["Backends"]),
         .library(name: "Layers", targets: ["Layers"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .executable(name: "ternary", targets: ["TernaryCLI"]),
     ],
     dependencies: [
@@ -33,6 +34,8 @@ let package = Package(
             path: "Sources/Backends"
         ),
         .target(name: "Layers", dependencies: ["TensorCore", "Backends", "CKernels"], path: "Sources/Layers"),
+        // Hugging Face tokenizer.json loading, byte-level BPE and chat templates; Foundation only.
+        .target(name: "Tokenizers", path: "Sources/Tokenizers"),
         .executableTarget(
             name: "TernaryCLI",
             dependencies: [
@@ -51,5 +54,6 @@ let package = Package(
         .testTarget(name: "BackendsTests", dependencies: ["TensorCore", "Backends", "CKernels"]),
         .testTarget(name: "LayersTests", dependencies: ["TensorCore", "Backends", "Layers"]),
         .testTarget(name: "CLITests", dependencies: ["TernaryCLI"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
     ]
 )

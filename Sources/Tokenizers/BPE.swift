@@ -1,0 +1,150 @@
+/// The `BPE` model of `tokenizer.json`, running on raw bytes.
+///
+/// In byte-level mode (a `ByteLevel` pre-tokenizer is present) vocabulary keys are converted back to
+/// the bytes they stand for, so a pre-token's UTF-8 is looked up and merged without ever building
+/// the GPT-2 character string. Without `ByteLevel`, the initial symbols are Unicode scalars.
+struct BPEModel: Sendable {
+    let byteLevel: Bool
+    /// Token bytes → id (byte-level: raw bytes; otherwise the token's UTF-8).
+    let vocab: ByteTable
+    let merges: PairTable
+    /// Id of each single byte (byte-level mode), -1 when absent.
+    let byteIDs: [Int32]
+    /// Ids of the `<0xXX>` tokens for `byte_fallback`, -1 when absent.
+    let fallbackIDs: [Int32]
+    let byteFallback: Bool
+    let ignoreMerges: Bool
+    let unkID: Int32?
+    let fuseUnk: Bool
+
+    init(json model: JSON, byteLevel: Bool, tokenBytes: (String) -> [UInt8]?) throws(TokenizerError) {
+        let type = model["type"]?.string ?? "BPE"
+        guard type == "BPE" else { throw .unsupported(component: "model", type: type) }
+        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let v = model[key], !v.isNull, v.string != "" {
+                throw .unsupported(component: "model", type: "BPE with \(key)")
+            }
+        }
+        if let d = model["dropout"], !d.isNull, case .number(let p) = d, p > 0 {
+            throw .unsupported(component: "model", type: "BPE with dropout")
+        }
+        guard let vocabJSON = model["vocab"]?.object else { throw .invalidTokenizer("model.vocab is missing or not an object") }
+        self.byteLevel = byteLevel
+        var table = ByteTable(capacity: vocabJSON.count)
+        var stringToID: [String: Int32] = [:]
+        stringToID.reserveCapacity(vocabJSON.count)
+        for (token, value) in vocabJSON {
+            guard let id = value.int, id >= 0, id < Int(Int32.max) else {
+                throw .invalidTokenizer("model.vocab entry '\(token)' has no valid id")
+            }
+            stringToID[token] = Int32(id)
+            if let bytes = tokenBytes(token) { table.insert(bytes, value: Int32(id)) }
+        }
+        vocab = table
+        var pairs = PairTable(capacity: max(16, (model["merges"]?.array?.count ?? 0)))
+        if let list = model["merges"]?.array {
+            for (rank, entry) in list.enumerated() {
+                let a: Substring, b: Substring
+                if let s = entry.string {
+                    let parts = s.split(separator: " ", omittingEmptySubsequences: false)
+                    guard parts.count == 2 else { throw .invalidTokenizer("merge \(rank) '\(s)' is not two tokens separated by one space") }
+                    a = parts[0]; b = parts[1]
+                } else if let arr = entry.array, arr.count == 2, let x = arr[0].string, let y = arr[1].string {
+                    a = Substring(x); b = Substring(y)
+                } else {
+                    throw .invalidTokenizer("merge \(rank) is neither \"a b\" nor [\"a\", \"b\"]")
+                }
+                guard let ia = stringToID[String(a)], let ib = stringToID[String(b)], let im = stringToID[String(a + b)] else {
+                    throw .invalidTokenizer("merge \(rank) '\(a) \(b)' uses a token missing from the vocabulary")
+                }
+                pairs.insert(ia, ib, rank: Int32(rank), merged: im)
+            }
+        } else if let m = model["merges"], !m.isNull {
+            throw .invalidTokenizer("model.merges is not an array")
+        }
+        merges = pairs
+        var bytes = [Int32](repeating: -1, count: 256)
+        var fallback = [Int32](repeating: -1, count: 256)
+        for b in 0..<256 {
+            if let id = table.find([UInt8(b)]) { bytes[b] = id }
+            let hex = String(b, radix: 16, uppercase: true)
+            if let id = stringToID["<0x" + (hex.count == 1 ? "0" + hex : hex) + ">"] { fallback[b] = id }
+        }
+        byteIDs = bytes
+        fallbackIDs = fallback
+        byteFallback = model["byte_fallback"]?.bool ?? false
+        ignoreMerges = model["ignore_merges"]?.bool ?? false
+        fuseUnk = model["fuse_unk"]?.bool ?? false
+        if let unk = model["unk_token"]?.string {
+            guard let id = stringToID[unk] else { throw .invalidTokenizer("unk_token '\(unk)' is not in the vocabulary") }
+            unkID = id
+        } else { unkID = nil }
+        self.stringToID = stringToID
+    }
+
+    /// Model vocabulary by token text (for `id(for:)`).
+    let stringToID: [String: Int32]
+
+    /// Appends the ids of one pre-token.
+    ///
+    /// Repeatedly merges the adjacent pair with the lowest merge rank (leftmost on ties), which gives
+    /// the same result as Hugging Face's heap-based loop; words are short and cached by the caller.
+    func encodeWord(_ w: UnsafeBufferPointer<UInt8>, into out: inout [Int32], symbols: inout [Int32]) {
+        if w.isEmpty { return }
+        if ignoreMerges, let id = vocab.find(w) { out.append(id); return }
+        symbols.removeAll(keepingCapacity: true)
+        var pendingUnk = false
+        if byteLevel {
+            for b in w {
+                let id = byteIDs[Int(b)]
+                if id >= 0 { symbols.append(id) } else { unknown(CollectionOfOne(b), &symbols, &pendingUnk) }
+            }
+        } else {
+            var i = 0
+            while i < w.count {
+                let b0 = w[i]
+                let n = b0 < 0x80 ? 1 : b0 < 0xE0 ? 2 : b0 < 0xF0 ? 3 : 4
+                let unit = UnsafeBufferPointer(rebasing: w[i..<min(i + n, w.count)])
+                if let id = vocab.find(unit) {
+                    if pendingUnk, let unk = unkID { symbols.append(unk); pendingUnk = false }
+                    symbols.append(id)
+                } else { unknown(unit, &symbols, &pendingUnk) }
+                i += n
+            }
+        }
+        if pendingUnk, let unk = unkID { symbols.append(unk) }
+        var count = symbols.count
+        symbols.withUnsafeMutableBufferPointer { s in
+            while count > 1 {
+                var best = UInt64.max
+                var at = -1
+                var k = 0
+                while k &+ 1 < count {
+                    let r = merges.lookup(s[k], s[k &+ 1])
+                    if r < best { best = r; at = k }
+                    k &+= 1
+                }
+                if at < 0 { break }
+                s[at] = Int32(truncatingIfNeeded: best & 0xFFFF_FFFF)
+                var j = at &+ 1
+                while j &+ 1 < count { s[j] = s[j &+ 1]; j &+= 1 }
+                count &-= 1
+            }
+        }
+        out.append(contentsOf: symbols[0..<count])
+    }
+
+    /// A unit missing from the vocabulary: byte fallback, else the unknown token (fused if asked),
+    /// else dropped, as Hugging Face does.
+    private func unknown<C: Collection>(_ unit: C, _ symbols: inout [Int32], _ pendingUnk: inout Bool) where C.Element == UInt8 {
+        if byteFallback && unit.allSatisfy({ fallbackIDs[Int($0)] >= 0 }) {
+            if pendingUnk, let unk = unkID { symbols.append(unk); pendingUnk = false }
+            for b in unit { symbols.append(fallbackIDs[Int(b)]) }
+            return
+        }
+        guard let unk = unkID else { return }
+        if fuseUnk { pendingUnk = true; return }
+        if pendingUnk { symbols.append(unk) }
+        pendingUnk = true
+    }
+}
