@@ -17,7 +17,7 @@ struct BPEModel: Sendable {
     let unkID: Int32?
     let fuseUnk: Bool
 
-    init(json model: JSON, byteLevel: Bool, tokenBytes: (String) -> [UInt8]?) throws(TokenizerError) {
+    init(json model: JSON, byteLevel: Bool) throws(TokenizerError) {
         let type = model["type"]?.string ?? "BPE"
         guard type == "BPE" else { throw .unsupported(component: "model", type: type) }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
@@ -31,17 +31,46 @@ struct BPEModel: Sendable {
         guard let vocabJSON = model["vocab"]?.object else { throw .invalidTokenizer("model.vocab is missing or not an object") }
         self.byteLevel = byteLevel
         var table = ByteTable(capacity: vocabJSON.count)
-        var stringToID: [String: Int32] = [:]
-        stringToID.reserveCapacity(vocabJSON.count)
+        var text = ByteTable(capacity: vocabJSON.count)
+        var maxID = -1
+        // Model-space bytes of each id: arena[start[id] ..< start[id] + length[id]], length -1 if none.
+        var arena: [UInt8] = []
+        arena.reserveCapacity(vocabJSON.count * 8)
+        var entries: [(id: Int32, start: Int32, length: Int32)] = []
+        entries.reserveCapacity(vocabJSON.count)
         for (token, value) in vocabJSON {
             guard let id = value.int, id >= 0, id < Int(Int32.max) else {
                 throw .invalidTokenizer("model.vocab entry '\(token)' has no valid id")
             }
-            stringToID[token] = Int32(id)
-            if let bytes = tokenBytes(token) { table.insert(bytes, value: Int32(id)) }
+            maxID = max(maxID, id)
+            var utf8 = token
+            utf8.withUTF8 { text.insert($0, value: Int32(id)) }
+            let mark = arena.count
+            let ok = byteLevel ? ByteLevelMap.append(token, to: &arena) : { arena.append(contentsOf: token.utf8); return true }()
+            entries.append((Int32(id), Int32(mark), ok ? Int32(arena.count - mark) : -1))
+        }
+        var texts = [String?](repeating: nil, count: maxID + 1)
+        var byteStart = [Int32](repeating: 0, count: maxID + 1)
+        var byteLength = [Int32](repeating: -1, count: maxID + 1)
+        arena.withUnsafeBufferPointer { a in
+            for (k, e) in entries.enumerated() {
+                texts[Int(e.id)] = vocabJSON[k].key
+                byteStart[Int(e.id)] = e.start
+                byteLength[Int(e.id)] = e.length
+                if e.length >= 0 {
+                    table.insert(UnsafeBufferPointer(rebasing: a[Int(e.start)..<Int(e.start + e.length)]), value: e.id)
+                }
+            }
         }
         vocab = table
+        textTable = text
+        tokenTexts = texts
+        func lookup(_ s: Substring) -> Int32? {
+            var sub = s
+            return sub.withUTF8 { text.find($0) }
+        }
         var pairs = PairTable(capacity: max(16, (model["merges"]?.array?.count ?? 0)))
+        var joined: [UInt8] = []
         if let list = model["merges"]?.array {
             for (rank, entry) in list.enumerated() {
                 let a: Substring, b: Substring
@@ -54,8 +83,21 @@ struct BPEModel: Sendable {
                 } else {
                     throw .invalidTokenizer("merge \(rank) is neither \"a b\" nor [\"a\", \"b\"]")
                 }
-                guard let ia = stringToID[String(a)], let ib = stringToID[String(b)], let im = stringToID[String(a + b)] else {
+                guard let ia = lookup(a), let ib = lookup(b) else {
                     throw .invalidTokenizer("merge \(rank) '\(a) \(b)' uses a token missing from the vocabulary")
+                }
+                // The merged token: its model-space bytes are the two parts' bytes concatenated.
+                var merged: Int32?
+                if byteLength[Int(ia)] >= 0 && byteLength[Int(ib)] >= 0 {
+                    joined.removeAll(keepingCapacity: true)
+                    joined.append(contentsOf: arena[Int(byteStart[Int(ia)])..<Int(byteStart[Int(ia)] + byteLength[Int(ia)])])
+                    joined.append(contentsOf: arena[Int(byteStart[Int(ib)])..<Int(byteStart[Int(ib)] + byteLength[Int(ib)])])
+                    merged = table.find(joined)
+                } else {
+                    merged = lookup(Substring(String(a) + String(b)))
+                }
+                guard let im = merged else {
+                    throw .invalidTokenizer("merge \(rank) '\(a) \(b)': the merged token is missing from the vocabulary")
                 }
                 pairs.insert(ia, ib, rank: Int32(rank), merged: im)
             }
@@ -68,7 +110,7 @@ struct BPEModel: Sendable {
         for b in 0..<256 {
             if let id = table.find([UInt8(b)]) { bytes[b] = id }
             let hex = String(b, radix: 16, uppercase: true)
-            if let id = stringToID["<0x" + (hex.count == 1 ? "0" + hex : hex) + ">"] { fallback[b] = id }
+            if let id = lookup(Substring("<0x" + (hex.count == 1 ? "0" + hex : hex) + ">")) { fallback[b] = id }
         }
         byteIDs = bytes
         fallbackIDs = fallback
@@ -76,14 +118,20 @@ struct BPEModel: Sendable {
         ignoreMerges = model["ignore_merges"]?.bool ?? false
         fuseUnk = model["fuse_unk"]?.bool ?? false
         if let unk = model["unk_token"]?.string {
-            guard let id = stringToID[unk] else { throw .invalidTokenizer("unk_token '\(unk)' is not in the vocabulary") }
+            guard let id = lookup(Substring(unk)) else { throw .invalidTokenizer("unk_token '\(unk)' is not in the vocabulary") }
             unkID = id
         } else { unkID = nil }
-        self.stringToID = stringToID
     }
 
-    /// Model vocabulary by token text (for `id(for:)`).
-    let stringToID: [String: Int32]
+    /// Model vocabulary by the UTF-8 of the token text (for `id(for:)` and merges).
+    let textTable: ByteTable
+    /// Token text by id; nil for ids the model does not define.
+    let tokenTexts: [String?]
+
+    func id(for token: String) -> Int32? {
+        var t = token
+        return t.withUTF8 { textTable.find($0) }
+    }
 
     /// Appends the ids of one pre-token.
     ///

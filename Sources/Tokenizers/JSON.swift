@@ -9,7 +9,9 @@ enum JSON: Sendable {
     case number(Double)
     case string(String)
     case array([JSON])
-    case object([String: JSON])
+    /// Members in file order; looked up linearly (objects other than the vocabulary are small, and
+    /// the vocabulary is only iterated), which saves hashing 128k keys twice.
+    case object([(key: String, value: JSON)])
 
     static func parse(_ bytes: [UInt8]) throws(TokenizerError) -> JSON {
         var parser = JSONParser(bytes: bytes)
@@ -18,14 +20,17 @@ enum JSON: Sendable {
     }
 
     subscript(key: String) -> JSON? {
-        if case .object(let o) = self { return o[key] }
+        if case .object(let o) = self {
+            var k = o.count - 1
+            while k >= 0 { if o[k].key == key { return o[k].value }; k -= 1 }  // last duplicate wins
+        }
         return nil
     }
 
     var string: String? { if case .string(let s) = self { return s }; return nil }
     var bool: Bool? { if case .bool(let b) = self { return b }; return nil }
     var array: [JSON]? { if case .array(let a) = self { return a }; return nil }
-    var object: [String: JSON]? { if case .object(let o) = self { return o }; return nil }
+    var object: [(key: String, value: JSON)]? { if case .object(let o) = self { return o }; return nil }
     var isNull: Bool { if case .null = self { return true }; return false }
     var int: Int? {
         if case .number(let d) = self, d.rounded() == d, abs(d) < 9.0e15 { return Int(d) }
@@ -84,7 +89,7 @@ private struct JSONParser {
         depth += 1
         if depth > 512 { throw fail("nesting too deep") }
         i += 1
-        var out: [String: JSON] = [:]
+        var out: [(key: String, value: JSON)] = []
         skipSpace()
         if i < bytes.count && bytes[i] == UInt8(ascii: "}") { i += 1; depth -= 1; return .object(out) }
         while true {
@@ -94,7 +99,7 @@ private struct JSONParser {
             skipSpace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1
-            out[key] = try parseValue()
+            out.append((key, try parseValue()))
             skipSpace()
             guard i < bytes.count else { throw fail("unexpected end of input in object") }
             if bytes[i] == UInt8(ascii: ",") { i += 1; continue }

@@ -25,6 +25,18 @@ enum ByteLevelMap {
         return table
     }()
 
+    /// Appends the raw bytes a vocabulary token stands for; false (and `out` unchanged) if some
+    /// character is outside the mapping.
+    static func append(_ token: String, to out: inout [UInt8]) -> Bool {
+        let mark = out.count
+        for s in token.unicodeScalars {
+            let v = Int(s.value)
+            guard v < 512, byteForScalar[v] >= 0 else { out.removeSubrange(mark...); return false }
+            out.append(UInt8(byteForScalar[v]))
+        }
+        return true
+    }
+
     /// The raw bytes a vocabulary token stands for, or nil if some character is outside the mapping.
     static func bytes(of token: String) -> [UInt8]? {
         var out: [UInt8] = []

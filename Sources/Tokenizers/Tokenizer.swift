@@ -56,9 +56,7 @@ public final class Tokenizer: Sendable {
         self.steps = steps
         let byteLevel = sawByteLevel
         guard let modelJSON = root["model"] else { throw .invalidTokenizer("no model") }
-        model = try BPEModel(json: modelJSON, byteLevel: byteLevel) { token in
-            byteLevel ? ByteLevelMap.bytes(of: token) : Array(token.utf8)
-        }
+        model = try BPEModel(json: modelJSON, byteLevel: byteLevel)
 
         // Added tokens.
         var added: [AddedToken] = []
@@ -78,11 +76,10 @@ public final class Tokenizer: Sendable {
         addedByContent = byContent
 
         // Id → token table.
-        var maxID = -1
-        for (_, id) in model.stringToID { maxID = max(maxID, Int(id)) }
+        var maxID = model.tokenTexts.count - 1
         for t in added { maxID = max(maxID, t.id) }
-        var tokens = [String?](repeating: nil, count: maxID + 1)
-        for (s, id) in model.stringToID { tokens[Int(id)] = s }
+        var tokens = model.tokenTexts
+        if tokens.count < maxID + 1 { tokens += [String?](repeating: nil, count: maxID + 1 - tokens.count) }
         var special = [Bool](repeating: false, count: maxID + 1)
         for t in added { tokens[t.id] = t.content; special[t.id] = t.special }
         self.tokens = tokens
@@ -107,7 +104,7 @@ public final class Tokenizer: Sendable {
         for (id, t) in tokens.enumerated() {
             starts[id] = Int32(arena.count)
             guard let t else { continue }
-            if byteLevelDecoder, let b = ByteLevelMap.bytes(of: t) { arena.append(contentsOf: b) } else { arena.append(contentsOf: t.utf8) }
+            if !(byteLevelDecoder && ByteLevelMap.append(t, to: &arena)) { arena.append(contentsOf: t.utf8) }
         }
         starts[tokens.count] = Int32(arena.count)
         decodeArena = arena
@@ -162,7 +159,7 @@ public final class Tokenizer: Sendable {
             for q in p["processors"]?.array ?? [] { try parsePostProcessor(q, &prefix, &suffix) }
         case "TemplateProcessing":
             guard let single = p["single"]?.array else { throw .invalidTokenizer("TemplateProcessing without 'single'") }
-            let specials = p["special_tokens"]?.object ?? [:]
+            let specials = p["special_tokens"] ?? .null
             var before: [Int] = [], after: [Int] = []
             var seenSequence = false
             for item in single {
@@ -195,7 +192,7 @@ public final class Tokenizer: Sendable {
     /// added token such as `<|eot_id|>`; nil when absent. Runtimes use this to find stop ids.
     public func id(for token: String) -> Int? {
         if let t = addedByContent[token] { return t.id }
-        if let id = model.stringToID[token] { return Int(id) }
+        if let id = model.id(for: token) { return Int(id) }
         return nil
     }
 
