@@ -15,6 +15,10 @@ writes, next to this script:
 - gpt2-tiny.json: GPT-2 layout (ByteLevel pre-tokenizer with its own regex, merges as "a b"
   strings, no ignore_merges, ByteLevel post-processor), plus non-special added tokens with
   single_word / lstrip / rstrip.
+- variants.json: patches of llama3-tiny.json (ByteLevel add_prefix_space with and without its
+  regex, every Split behavior and invert on a literal pattern, a regex without a hand-written
+  scanner, ignore_merges off, byte_fallback without ByteLevel and without decoder) with the same
+  four outputs for every test string.
 - expected.json: for every test string and both files, the ids with and without special tokens
   and both decodes; decode-only cases on arbitrary id runs (broken UTF-8); chat renderings made
   by jinja2 from the template texts.
@@ -200,6 +204,65 @@ def chats():
     return out
 
 
+def variants(base_json):
+    """Small edits of llama3-tiny.json covering the other pre-tokenizer options, byte fallback and
+    the absent decoder; stored as patches so the fixture stays small."""
+    bl = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}
+    llama_split = {"type": "Split", "pattern": {"Regex": LLAMA3_REGEX}, "behavior": "Isolated", "invert": False}
+
+    def seq(*steps):
+        return {"type": "Sequence", "pretokenizers": list(steps)}
+
+    def space_split(behavior, invert=False):
+        return {"type": "Split", "pattern": {"String": " "}, "behavior": behavior, "invert": invert}
+
+    # Byte-fallback tokens take ids 1500..1755; the added tokens move up by 256 to stay after the
+    # model vocabulary (as in real files; HF renumbers added tokens that would sit inside it).
+    base = json.loads(base_json)
+    first_added = min(t["id"] for t in base["added_tokens"])
+    fallback_vocab = {f"<0x{b:02X}>": first_added + b for b in range(256)}
+    moved_added = [dict(t, id=t["id"] + 256) for t in base["added_tokens"]]
+    moved_post = json.loads(json.dumps(base["post_processor"]))
+    for proc in moved_post["processors"]:
+        for spec in proc.get("special_tokens", {}).values():
+            spec["ids"] = [i + 256 for i in spec["ids"]]
+    patches = {
+        "bytelevel-prefix-regex": {"pre_tokenizer": dict(bl, add_prefix_space=True, use_regex=True)},
+        "bytelevel-prefix-after-split": {"pre_tokenizer": seq(llama_split, dict(bl, add_prefix_space=True))},
+        "split-removed": {"pre_tokenizer": seq(space_split("Removed"), bl)},
+        "split-merged-previous": {"pre_tokenizer": seq(space_split("MergedWithPrevious"), bl)},
+        "split-merged-next": {"pre_tokenizer": seq(space_split("MergedWithNext"), bl)},
+        "split-contiguous": {"pre_tokenizer": seq(space_split("Contiguous"), bl)},
+        "split-isolated-invert": {"pre_tokenizer": seq(space_split("Isolated", invert=True), bl)},
+        "split-other-regex": {"pre_tokenizer": seq({"type": "Split", "pattern": {"Regex": r"\p{N}|[^\p{N}\s]+|\s+"},
+                                                   "behavior": "Isolated", "invert": False}, bl)},
+        "no-merge-ignore": {"model": {"ignore_merges": False}},
+        "byte-fallback-no-decoder": {"pre_tokenizer": llama_split, "decoder": None, "added_tokens": moved_added,
+                                     "post_processor": moved_post,
+                                     "model": {"byte_fallback": True, "add_vocab": fallback_vocab}},
+    }
+    out = {}
+    for name, patch in patches.items():
+        data = json.loads(base_json)
+        for key, value in patch.items():
+            if key == "model":
+                for k, v in value.items():
+                    if k == "add_vocab":
+                        data["model"]["vocab"].update(v)
+                    else:
+                        data["model"][k] = v
+            else:
+                data[key] = value
+        tok = Tokenizer.from_str(json.dumps(data))
+        rows = []
+        for s in STRINGS:
+            ids = tok.encode(s).ids
+            rows.append([ids, tok.encode(s, add_special_tokens=False).ids, tok.decode(ids, skip_special_tokens=False),
+                         tok.decode(ids, skip_special_tokens=True)])
+        out[name] = {"patch": patch, "cases": rows}
+    return {"base": "llama3-tiny.json", "strings": STRINGS, "variants": out}
+
+
 def main():
     corpus = corpus_lines(3_000_000) + STRINGS * 3
     llama = llama3_tokenizer(corpus)
@@ -220,6 +283,8 @@ def main():
     }
     with open(os.path.join(HERE, "expected.json"), "w", encoding="utf-8") as f:
         json.dump(expected, f, ensure_ascii=False, indent=1)
+    with open(os.path.join(HERE, "variants.json"), "w", encoding="utf-8") as f:
+        json.dump(variants(llama.to_str()), f, ensure_ascii=False, separators=(",", ":"))
     print("wrote", llama_path, gpt2_path, "and expected.json;", len(STRINGS), "strings")
     if "--bench" in sys.argv:
         bench(sys.argv[sys.argv.index("--bench") + 1], llama, corpus)
