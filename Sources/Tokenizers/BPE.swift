@@ -161,6 +161,11 @@ struct BPEModel: Sendable {
             }
         }
         if pendingUnk, let unk = unkID { symbols.append(unk) }
+        if symbols.count > 48 {
+            mergeLong(&symbols)
+            out.append(contentsOf: symbols)
+            return
+        }
         var count = symbols.count
         symbols.withUnsafeMutableBufferPointer { s in
             while count > 1 {
@@ -180,6 +185,71 @@ struct BPEModel: Sendable {
             }
         }
         out.append(contentsOf: symbols[0..<count])
+    }
+
+    /// The same merge order for long words in O(n log n): a doubly linked list of symbols and a
+    /// min-heap of candidate pairs keyed by (rank, position); stale entries are skipped on pop.
+    /// Short words use the quadratic scan above, which is faster for them.
+    func mergeLong(_ s: inout [Int32]) {
+        let n = s.count
+        var next = [Int32](repeating: 0, count: n)
+        var prev = [Int32](repeating: 0, count: n)
+        for i in 0..<n { next[i] = Int32(i &+ 1); prev[i] = Int32(i &- 1) }
+        var heap: [UInt64] = []
+        heap.reserveCapacity(n)
+        func push(_ v: UInt64) {
+            heap.append(v)
+            var c = heap.count &- 1
+            while c > 0 {
+                let p = (c &- 1) >> 1
+                if heap[p] <= heap[c] { break }
+                heap.swapAt(p, c); c = p
+            }
+        }
+        func pop() -> UInt64 {
+            let top = heap[0]
+            let last = heap.removeLast()
+            if !heap.isEmpty {
+                heap[0] = last
+                var p = 0
+                while true {
+                    let l = 2 &* p &+ 1, r = l &+ 1
+                    var m = p
+                    if l < heap.count && heap[l] < heap[m] { m = l }
+                    if r < heap.count && heap[r] < heap[m] { m = r }
+                    if m == p { break }
+                    heap.swapAt(p, m); p = m
+                }
+            }
+            return top
+        }
+        func candidate(_ i: Int) {
+            let j = Int(next[i])
+            guard j < n else { return }
+            let r = merges.lookup(s[i], s[j])
+            if r != UInt64.max { push((r >> 32) << 32 | UInt64(i)) }
+        }
+        for i in 0..<(n &- 1) { candidate(i) }
+        while !heap.isEmpty {
+            let top = pop()
+            let i = Int(top & 0xFFFF_FFFF)
+            let rank = top >> 32
+            guard s[i] >= 0 else { continue }
+            let j = Int(next[i])
+            guard j < n else { continue }
+            let r = merges.lookup(s[i], s[j])
+            guard r != UInt64.max && r >> 32 == rank else { continue }
+            s[i] = Int32(truncatingIfNeeded: r & 0xFFFF_FFFF)
+            s[j] = -1
+            let k = Int(next[j])
+            next[i] = Int32(k)
+            if k < n { prev[k] = Int32(i) }
+            if prev[i] >= 0 { candidate(Int(prev[i])) }
+            candidate(i)
+        }
+        var w = 0
+        for i in 0..<n where s[i] >= 0 { s[w] = s[i]; w &+= 1 }
+        s.removeLast(n &- w)
     }
 
     /// A unit missing from the vocabulary: byte fallback, else the unknown token (fused if asked),

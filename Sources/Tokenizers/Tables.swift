@@ -96,42 +96,49 @@ struct ByteTable: Sendable {
     private var keyStart: [Int32] = []
     private var keyLength: [Int32] = []
     private(set) var values: [Int32] = []
-    private var slots: [Int32]
+    /// Per slot: `(hash tag << 32) | (entry + 1)`, 0 when empty; the tag rejects most mismatches
+    /// without touching the entry arrays (one cache miss per probe instead of four).
+    private var slots: [UInt64]
     private var mask: Int
 
     init(capacity: Int = 1024) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
-        slots = [Int32](repeating: -1, count: size)
+        slots = [UInt64](repeating: 0, count: size)
         mask = size - 1
     }
 
     var count: Int { values.count }
 
     @inline(__always)
-    static func hash(_ p: UnsafeBufferPointer<UInt8>) -> Int {
+    static func hash(_ p: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in p { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return Int(truncatingIfNeeded: h ^ (h >> 29))
+        return h &* 0x9E37_79B9_7F4A_7C15
     }
 
     /// The value for the key, or nil.
     func find(_ key: UnsafeBufferPointer<UInt8>) -> Int32? {
-        var slot = ByteTable.hash(key) & mask
+        let h = ByteTable.hash(key)
+        let tag = h >> 32
+        var slot = Int(truncatingIfNeeded: h >> 20) & mask
         return arena.withUnsafeBufferPointer { a -> Int32? in
             while true {
-                let e = Int(slots[slot])
-                if e < 0 { return nil }
-                let len = Int(keyLength[e])
-                if len == key.count {
-                    let start = Int(keyStart[e])
-                    var equal = true
-                    var k = 0
-                    while k < len {
-                        if a[start &+ k] != key[k] { equal = false; break }
-                        k &+= 1
+                let v = slots[slot]
+                if v == 0 { return nil }
+                if v >> 32 == tag {
+                    let e = Int(truncatingIfNeeded: v & 0xFFFF_FFFF) &- 1
+                    let len = Int(keyLength[e])
+                    if len == key.count {
+                        let start = Int(keyStart[e])
+                        var equal = true
+                        var k = 0
+                        while k < len {
+                            if a[start &+ k] != key[k] { equal = false; break }
+                            k &+= 1
+                        }
+                        if equal { return values[e] }
                     }
-                    if equal { return values[e] }
                 }
                 slot = (slot &+ 1) & mask
             }
@@ -143,17 +150,21 @@ struct ByteTable: Sendable {
     /// Inserts or replaces.
     mutating func insert(_ key: UnsafeBufferPointer<UInt8>, value: Int32) {
         if (values.count + 1) * 2 > slots.count { grow() }
-        var slot = ByteTable.hash(key) & mask
+        let h = ByteTable.hash(key)
+        let tag = h >> 32
+        var slot = Int(truncatingIfNeeded: h >> 20) & mask
         while true {
-            let e = Int(slots[slot])
-            if e < 0 { break }
-            if Int(keyLength[e]) == key.count && arena[Int(keyStart[e])..<Int(keyStart[e]) + key.count].elementsEqual(key) {
+            let v = slots[slot]
+            if v == 0 { break }
+            let e = Int(truncatingIfNeeded: v & 0xFFFF_FFFF) - 1
+            if v >> 32 == tag && Int(keyLength[e]) == key.count
+                && arena[Int(keyStart[e])..<Int(keyStart[e]) + key.count].elementsEqual(key) {
                 values[e] = value
                 return
             }
             slot = (slot &+ 1) & mask
         }
-        slots[slot] = Int32(values.count)
+        slots[slot] = tag << 32 | UInt64(values.count + 1)
         keyStart.append(Int32(arena.count))
         keyLength.append(Int32(key.count))
         arena.append(contentsOf: key)
@@ -164,15 +175,15 @@ struct ByteTable: Sendable {
 
     private mutating func grow() {
         let size = slots.count * 2
-        slots = [Int32](repeating: -1, count: size)
+        slots = [UInt64](repeating: 0, count: size)
         mask = size - 1
         arena.withUnsafeBufferPointer { a in
             for e in 0..<values.count {
                 let start = Int(keyStart[e])
-                let key = UnsafeBufferPointer(rebasing: a[start..<start + Int(keyLength[e])])
-                var slot = ByteTable.hash(key) & mask
-                while slots[slot] >= 0 { slot = (slot &+ 1) & mask }
-                slots[slot] = Int32(e)
+                let h = ByteTable.hash(UnsafeBufferPointer(rebasing: a[start..<start + Int(keyLength[e])]))
+                var slot = Int(truncatingIfNeeded: h >> 20) & mask
+                while slots[slot] != 0 { slot = (slot &+ 1) & mask }
+                slots[slot] = (h >> 32) << 32 | UInt64(e + 1)
             }
         }
     }

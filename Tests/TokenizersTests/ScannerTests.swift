@@ -55,3 +55,33 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
 }
+
+/// The heap-based merge loop for long words must merge in the same order as the quadratic scan.
+@Suite struct MergeTests {
+    @Test func longWordMergeEqualsQuadraticScan() throws {
+        let tok = try Fixtures.tokenizer("gpt2-tiny.json")
+        let model = tok.model
+        var rng = SplitMix(seed: 9)
+        let pieces = ["a", "b", "e", "th", "in", "er", "an", "s", "t", " "]
+        for _ in 0..<300 {
+            let n = 10 + Int(rng.next() % 200)
+            let text = (0..<n).map { _ in pieces[Int(rng.next() % UInt64(pieces.count))] }.joined()
+            let bytes = Array(text.utf8)
+            var symbols = bytes.map { model.byteIDs[Int($0)] }
+            model.mergeLong(&symbols)
+            // Reference: repeatedly merge the lowest-ranked adjacent pair, leftmost first.
+            var reference = bytes.map { model.byteIDs[Int($0)] }
+            while reference.count > 1 {
+                var best = UInt64.max, at = -1
+                for k in 0..<(reference.count - 1) {
+                    let r = model.merges.lookup(reference[k], reference[k + 1])
+                    if r < best { best = r; at = k }
+                }
+                if at < 0 { break }
+                reference[at] = Int32(truncatingIfNeeded: best & 0xFFFF_FFFF)
+                reference.remove(at: at + 1)
+            }
+            #expect(symbols == reference, "\(text)")
+        }
+    }
+}

@@ -73,3 +73,8 @@ let sampleMB = Double(sample.utf8.count) / 1e6
 let (regexTime, regexCount) = best(1) { sample.matches(of: regex).count }
 print(String(format: "Llama 3 split, hand-written scanner: %.3f s for %.2f MB = %.1f MB/s (%d pieces)", scanTime, mb, mb / scanTime, scanCount))
 print(String(format: "Llama 3 split, Swift Regex: %.3f s for %.2f MB = %.2f MB/s (%d pieces)", regexTime, sampleMB, sampleMB / regexTime, regexCount))
+
+// One 1 MB "word" (no spaces): exercises the heap merge path; must stay near-linear.
+let longWord = String(repeating: "abcdefghij", count: 100_000)
+let (longTime, longIDs) = best(1) { tok.encode(longWord, addSpecialTokens: false) }
+print(String(format: "encode one 1 MB word: %.3f s (%d ids)", longTime, longIDs.count))
