@@ -18,6 +18,7 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     /// The file could not be read.
     case io(String)
 
+    /// A one-line message naming the component or the problem, for logs and CLI output.
     public var description: String {
         switch self {
         case .unsupported(let component, let type): return "unsupported \(component) type '\(type)'"
