@@ -51,6 +51,11 @@ public struct ChatTemplate: Sendable, Equatable {
         source: "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = message['role'] | capitalize + ': '+ message['content'] | trim + '<|eot_id|>' %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ 'Assistant: ' }}{% endif %}",
         style: .bitnet, bosToken: "<|begin_of_text|>")
 
+    /// Whether the rendered text already starts with the BOS token text. If it does (Llama 3), encode
+    /// the prompt with `addSpecialTokens: false`, or the post-processor adds a second BOS (the
+    /// Hugging Face pipeline has the same trap); if not (2B4T), encode with special tokens.
+    public var rendersBOS: Bool { style == .llama3 }
+
     /// The built-in templates `detect` chooses from.
     public static let builtIn: [ChatTemplate] = [.bitnet2B4T, .llama3]
 

@@ -7,7 +7,8 @@ import Synchronization
 /// the Llama 3 / GPT-2 family, so that a model checkpoint sees exactly the token ids it was trained
 /// on. Components it does not implement are rejected at load time with `TokenizerError.unsupported`
 /// instead of being approximated. Instances are immutable apart from an internal pre-token cache
-/// behind a lock, so one tokenizer can be shared across tasks.
+/// behind a lock (a caller finding it busy uses a private cache), so one tokenizer can be shared
+/// across tasks.
 public final class Tokenizer: Sendable {
     let model: BPEModel
     let steps: [PreTokenizerStep]
@@ -113,6 +114,9 @@ public final class Tokenizer: Sendable {
         // Post-processor.
         var prefix: [Int] = [], suffix: [Int] = []
         if let p = root["post_processor"], !p.isNull { try Tokenizer.parsePostProcessor(p, &prefix, &suffix) }
+        for id in prefix + suffix where id < 0 || id >= tokens.count || tokens[id] == nil {
+            throw .invalidTokenizer("post_processor adds id \(id), which is not in the vocabulary")
+        }
         templatePrefix = prefix
         templateSuffix = suffix
     }
@@ -222,7 +226,12 @@ public final class Tokenizer: Sendable {
         var out: [Int32] = []
         out.reserveCapacity(text.utf8.count / 3 + 4)
         let bytes = Array(text.utf8)
-        cache.withLock { cache in encodeBody(bytes, into: &out, cache: &cache) }
+        // A concurrent caller that finds the shared cache busy uses a private one instead of waiting.
+        let shared: Void? = cache.withLockIfAvailable { cache in encodeBody(bytes, into: &out, cache: &cache) }
+        if shared == nil {
+            var local = WordCache()
+            encodeBody(bytes, into: &out, cache: &local)
+        }
         var result: [Int] = []
         result.reserveCapacity(out.count + templatePrefix.count + templateSuffix.count)
         if addSpecialTokens { result += templatePrefix }

@@ -178,3 +178,30 @@ enum Fixtures {
         #expect(gpt2.isSpecial(try #require(gpt2.id(for: "hello world"))) == false)
     }
 }
+
+@Suite struct ConcurrencyTests {
+    @Test func concurrentEncodesAgree() async throws {
+        let tok = try Fixtures.tokenizer("llama3-tiny.json")
+        let cases = try #require(Fixtures.expected.files["llama3-tiny.json"]).encode
+        let text = cases.map(\.text).joined(separator: "\n")
+        let expected = tok.encode(text)
+        let results = await withTaskGroup(of: [Int].self) { group in
+            for _ in 0..<8 { group.addTask { tok.encode(text) } }
+            var all: [[Int]] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        #expect(results.count == 8)
+        for r in results { #expect(r == expected) }
+    }
+
+    @Test func bosHandlingPerTemplate() throws {
+        let tok = try Fixtures.tokenizer("llama3-tiny.json")
+        let bos = try #require(tok.id(for: "<|begin_of_text|>"))
+        let messages = [ChatMessage(role: "user", content: "Hi")]
+        for template in ChatTemplate.builtIn {
+            let ids = tok.encode(template.render(messages, addGenerationPrompt: true), addSpecialTokens: !template.rendersBOS)
+            #expect(ids.filter { $0 == bos }.count == 1 && ids.first == bos, "\(template.name)")
+        }
+    }
+}
