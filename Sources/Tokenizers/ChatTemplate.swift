@@ -24,8 +24,8 @@ public struct ChatTemplate: Sendable, Equatable {
     enum Style: Sendable, Equatable {
         /// `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>`, BOS before the first turn.
         case llama3
-        /// `Role: content<|eot_id|>` with the role capitalised, no BOS in the text.
-        case bitnet
+        /// `Role: content<|eot_id|>` with the role capitalised; `bos` puts the BOS text first.
+        case bitnet(bos: Bool)
     }
 
     /// A short name ("llama3", "bitnet-b1.58-2b4t").
@@ -49,15 +49,23 @@ public struct ChatTemplate: Sendable, Equatable {
     public static let bitnet2B4T = ChatTemplate(
         name: "bitnet-b1.58-2b4t",
         source: "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = message['role'] | capitalize + ': '+ message['content'] | trim + '<|eot_id|>' %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ 'Assistant: ' }}{% endif %}",
-        style: .bitnet, bosToken: "<|begin_of_text|>")
+        style: .bitnet(bos: false), bosToken: "<|begin_of_text|>")
+
+    /// The 2B4T format with Llama 3's first-message BOS clause
+    /// (`{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}`), so that a copy of
+    /// the 2B4T config carrying it is still recognised; it renders the BOS text first.
+    public static let bitnet2B4TWithBOS = ChatTemplate(
+        name: "bitnet-b1.58-2b4t-bos",
+        source: "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = message['role'] | capitalize + ': '+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ 'Assistant: ' }}{% endif %}",
+        style: .bitnet(bos: true), bosToken: "<|begin_of_text|>")
 
     /// Whether the rendered text already starts with the BOS token text. If it does (Llama 3), encode
     /// the prompt with `addSpecialTokens: false`, or the post-processor adds a second BOS (the
     /// Hugging Face pipeline has the same trap); if not (2B4T), encode with special tokens.
-    public var rendersBOS: Bool { style == .llama3 }
+    public var rendersBOS: Bool { style == .llama3 || style == .bitnet(bos: true) }
 
     /// The built-in templates `detect` chooses from.
-    public static let builtIn: [ChatTemplate] = [.bitnet2B4T, .llama3]
+    public static let builtIn: [ChatTemplate] = [.bitnet2B4T, .bitnet2B4TWithBOS, .llama3]
 
     /// The built-in template whose Jinja text equals the `chat_template` of a checkpoint's
     /// `tokenizer_config.json` (compared with whitespace runs collapsed). Also picks up
@@ -87,7 +95,8 @@ public struct ChatTemplate: Sendable, Equatable {
             case .llama3:
                 if k == 0 { out += bosToken }
                 out += "<|start_header_id|>" + m.role + "<|end_header_id|>\n\n" + ChatTemplate.trim(m.content) + "<|eot_id|>"
-            case .bitnet:
+            case .bitnet(let bos):
+                if bos && k == 0 { out += bosToken }
                 out += ChatTemplate.capitalize(m.role) + ": " + ChatTemplate.trim(m.content) + "<|eot_id|>"
             }
         }

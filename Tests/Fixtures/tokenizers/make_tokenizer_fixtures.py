@@ -61,6 +61,9 @@ LLAMA3_TEMPLATE = ("{% set loop_messages = messages %}{% for message in loop_mes
 BITNET_TEMPLATE = ("{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
                    "message['role'] | capitalize + ': '+ message['content'] | trim + '<|eot_id|>' %}"
                    "{{ content }}{% endfor %}{% if add_generation_prompt %}{{ 'Assistant: ' }}{% endif %}")
+# The same format with Llama 3's first-message BOS clause, for copies of the 2B4T config that carry it.
+BITNET_BOS_TEMPLATE = BITNET_TEMPLATE.replace(
+    "{{ content }}", "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}")
 
 STRINGS = [
     "", " ", "  ", "\t", "\n", "\r\n", "Hello", "Hello world", "hello world", " hello world",
@@ -195,7 +198,8 @@ def chats():
     import jinja2
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)  # as transformers renders chat templates
     out = []
-    for name, source in (("llama3", LLAMA3_TEMPLATE), ("bitnet-b1.58-2b4t", BITNET_TEMPLATE)):
+    for name, source in (("llama3", LLAMA3_TEMPLATE), ("bitnet-b1.58-2b4t", BITNET_TEMPLATE),
+                         ("bitnet-b1.58-2b4t-bos", BITNET_BOS_TEMPLATE)):
         tmpl = env.from_string(source)
         for messages, gen in CONVERSATIONS:
             out.append({"template": name, "messages": messages, "add_generation_prompt": gen,
@@ -279,7 +283,8 @@ def main():
         "llama3-tiny.json": {"encode": cases(llama, STRINGS), "decode": decode_cases(llama, rng)},
         "gpt2-tiny.json": {"encode": cases(gpt2, STRINGS), "decode": decode_cases(gpt2, rng)},
         "chat": chats(),
-        "templates": {"llama3": LLAMA3_TEMPLATE, "bitnet-b1.58-2b4t": BITNET_TEMPLATE},
+        "templates": {"llama3": LLAMA3_TEMPLATE, "bitnet-b1.58-2b4t": BITNET_TEMPLATE,
+                      "bitnet-b1.58-2b4t-bos": BITNET_BOS_TEMPLATE},
     }
     with open(os.path.join(HERE, "expected.json"), "w", encoding="utf-8") as f:
         json.dump(expected, f, ensure_ascii=False, indent=1)
