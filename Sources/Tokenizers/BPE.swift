@@ -39,8 +39,8 @@ struct BPEModel: Sendable {
         var entries: [(id: Int32, start: Int32, length: Int32)] = []
         entries.reserveCapacity(vocabJSON.count)
         for (token, value) in vocabJSON {
-            guard let id = value.int, id >= 0, id < Int(Int32.max) else {
-                throw .invalidTokenizer("model.vocab entry '\(token)' has no valid id")
+            guard let id = value.int, id >= 0, id < BPEModel.maxID else {
+                throw .invalidTokenizer("model.vocab entry '\(token)' has no valid id (0..<\(BPEModel.maxID))")
             }
             maxID = max(maxID, id)
             var utf8 = token
@@ -122,6 +122,9 @@ struct BPEModel: Sendable {
             unkID = id
         } else { unkID = nil }
     }
+
+    /// Ids beyond this are refused: id-indexed tables are allocated up to the largest id.
+    static let maxID = 1 << 24
 
     /// Model vocabulary by the UTF-8 of the token text (for `id(for:)` and merges).
     let textTable: ByteTable

@@ -11,7 +11,9 @@ public struct StreamingDecoder: Sendable {
     private var pending: [UInt8] = []
     private var first = true
 
-    init(tokenizer: Tokenizer, skipSpecialTokens: Bool) {
+    /// A decoder for one generation; `skipSpecialTokens` drops special added tokens (e.g. `<|eot_id|>`)
+    /// from the text, as `Tokenizer.decode(_:skipSpecialTokens:)` does.
+    public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = false) {
         self.tokenizer = tokenizer
         self.skipSpecialTokens = skipSpecialTokens
     }

@@ -62,8 +62,8 @@ public final class Tokenizer: Sendable {
         // Added tokens.
         var added: [AddedToken] = []
         for (k, t) in (root["added_tokens"]?.array ?? []).enumerated() {
-            guard let content = t["content"]?.string, let id = t["id"]?.int, id >= 0, id < Int(Int32.max) else {
-                throw .invalidTokenizer("added_tokens[\(k)] needs a content string and an id")
+            guard let content = t["content"]?.string, let id = t["id"]?.int, id >= 0, id < BPEModel.maxID else {
+                throw .invalidTokenizer("added_tokens[\(k)] needs a content string and an id in 0..<\(BPEModel.maxID)")
             }
             let special = t["special"]?.bool ?? false
             added.append(AddedToken(content: content, id: id, special: special,

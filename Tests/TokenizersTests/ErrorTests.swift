@@ -72,3 +72,35 @@ import Testing
         #expect(component == "pre_tokenizer")
     }
 }
+
+extension ErrorTests {
+    @Test func absurdIDsAreRefused() throws {
+        let data = try variant { root in
+            var added = root["added_tokens"] as! [[String: Any]]
+            added[0]["id"] = 2_000_000_000
+            root["added_tokens"] = added
+        }
+        guard case .invalidTokenizer(let message) = error(data) else { Issue.record("huge id accepted"); return }
+        #expect(message.contains("added_tokens[0]"))
+    }
+}
+
+extension ErrorTests {
+    /// Damaged files either load or throw; they never trap.
+    @Test func damagedFilesNeverCrash() throws {
+        let data = try [UInt8](Data(contentsOf: Fixtures.directory.appendingPathComponent("gpt2-tiny.json")))
+        var rng = SplitMix(seed: 5)
+        for round in 0..<60 {
+            var bytes = data
+            if round % 2 == 0 {
+                bytes = Array(bytes[0..<Int(rng.next() % UInt64(bytes.count))])
+            } else {
+                for _ in 0..<4 { bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+            }
+            if let tok = try? Tokenizer(data: Data(bytes)) {
+                let ids = tok.encode("Hello wörld 😀 <|endoftext|>")
+                _ = try? tok.decode(ids)
+            }
+        }
+    }
+}
