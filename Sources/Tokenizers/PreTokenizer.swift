@@ -150,7 +150,6 @@ enum Scanner {
         let L = ScalarClass.letter, N = ScalarClass.number, W = ScalarClass.space
         var i = 0
         while i < n {
-            let c = cl[i]
             var end = -1
             if sc[i] == 0x27 && i &+ 1 < n {
                 let a = sc[i &+ 1]
