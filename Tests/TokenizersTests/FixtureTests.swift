@@ -31,11 +31,18 @@ struct Expected: Decodable {
         let add_generation_prompt: Bool
         let rendered: String
     }
+    /// How HF's Split (Oniguruma) cuts random strings with each known expression.
+    struct Split: Decodable {
+        let text: String
+        let llama3: [String]
+        let gpt2: [String]
+    }
     let files: [String: FileCases]
     let chat: [Chat]
     let templates: [String: String]
+    let splits: [Split]
 
-    enum CodingKeys: String, CodingKey { case chat, templates }
+    enum CodingKeys: String, CodingKey { case chat, templates, splits }
     struct AnyKey: CodingKey {
         var stringValue: String
         var intValue: Int? { nil }
@@ -47,6 +54,7 @@ struct Expected: Decodable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         chat = try c.decode([Chat].self, forKey: .chat)
         templates = try c.decode([String: String].self, forKey: .templates)
+        splits = try c.decode([Split].self, forKey: .splits)
         let any = try decoder.container(keyedBy: AnyKey.self)
         var files: [String: FileCases] = [:]
         for key in any.allKeys where key.stringValue.hasSuffix(".json") {

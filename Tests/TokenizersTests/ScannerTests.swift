@@ -28,6 +28,14 @@ import Testing
                                      "\n", "\r", "\u{A0}", "\u{3000}", "'", "'", "s", "S", "t", "l", "L", "e", "v", "d", "m",
                                      "r", ".", ",", "!", "(", "😀", "\u{200D}", "_", "-", "\u{0301}", "\u{1F}", "\u{85}"]
 
+    @Test func scannersEqualOniguruma() {
+        #expect(Fixtures.expected.splits.count == 600)
+        for split in Fixtures.expected.splits {
+            #expect(ScannerTests.scan(split.text, .llama3) == split.llama3, "llama3 \(split.text.debugDescription)")
+            #expect(ScannerTests.scan(split.text, .gpt2) == split.gpt2, "gpt2 \(split.text.debugDescription)")
+        }
+    }
+
     @Test(arguments: [KnownPattern.llama3, KnownPattern.gpt2])
     func scannerEqualsSwiftRegex(pattern: KnownPattern) throws {
         let source = pattern == .llama3 ? KnownPattern.llama3Source : KnownPattern.gpt2Source

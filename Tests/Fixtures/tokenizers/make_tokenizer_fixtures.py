@@ -15,6 +15,9 @@ writes, next to this script:
 - gpt2-tiny.json: GPT-2 layout (ByteLevel pre-tokenizer with its own regex, merges as "a b"
   strings, no ignore_merges, ByteLevel post-processor), plus non-special added tokens with
   single_word / lstrip / rstrip.
+- expected.json also holds "splits": 600 random strings over a wide alphabet (all Unicode
+  spaces, letter and number categories, marks, ſ, emoji) cut by HF's Split with the Llama 3 and
+  GPT-2 expressions, to check the hand-written scanners against Oniguruma itself.
 - variants.json: patches of llama3-tiny.json (ByteLevel add_prefix_space with and without its
   regex, every Split behavior and invert on a literal pattern, a regex without a hand-written
   scanner, ignore_merges off, byte_fallback without ByteLevel and without decoder) with the same
@@ -267,6 +270,28 @@ def variants(base_json):
     return {"base": "llama3-tiny.json", "strings": STRINGS, "variants": out}
 
 
+GPT2_REGEX = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+
+
+def splits():
+    """Random strings over a wide alphabet and how HF's (Oniguruma) Split cuts them with the two
+    known expressions: checks the hand-written scanners against the real regex engine."""
+    alphabet = (list("aZsStTrReEvVmMlLdD") + ["\u017f", "\u212a", "\u0130", "é", "ß", "Ω", "ж", "中", "ア", "한", "ب",
+                "\u01c5", "\u02b0", "1", "0", "٣", "۴", "\u0966", "²", "½", "Ⅻ", "\U0001d7d9", " ", " ", " ", "\t", "\n",
+                "\r", "\x0b", "\x0c", "\x85", "\xa0", "\u1680", "\u2000", "\u2009", "\u200a", "\u2028", "\u2029",
+                "\u202f", "\u205f", "\u3000", "\u180e", "\u200b", "\u200d", "\ufeff", "\x1c", "\x1f", "\x00", "\x7f",
+                "'", "'", "'", "\u2019", ".", ",", "!", "-", "_", "(", "$", "€", "\u0301", "\u0308", "\u20dd",
+                "😀", "👍", "\U0001f3fd", "\ufffd", "\ue000", "\U0001d518"])
+    rng = random.Random(11)
+    patterns = {"llama3": LLAMA3_REGEX, "gpt2": GPT2_REGEX}
+    splitters = {k: pre_tokenizers.Split(Regex(v), behavior="isolated") for k, v in patterns.items()}
+    out = []
+    for _ in range(600):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 30)))
+        out.append({"text": text, **{k: [piece for piece, _ in sp.pre_tokenize_str(text)] for k, sp in splitters.items()}})
+    return out
+
+
 def main():
     corpus = corpus_lines(3_000_000) + STRINGS * 3
     llama = llama3_tokenizer(corpus)
@@ -283,6 +308,7 @@ def main():
         "llama3-tiny.json": {"encode": cases(llama, STRINGS), "decode": decode_cases(llama, rng)},
         "gpt2-tiny.json": {"encode": cases(gpt2, STRINGS), "decode": decode_cases(gpt2, rng)},
         "chat": chats(),
+        "splits": splits(),
         "templates": {"llama3": LLAMA3_TEMPLATE, "bitnet-b1.58-2b4t": BITNET_TEMPLATE,
                       "bitnet-b1.58-2b4t-bos": BITNET_BOS_TEMPLATE},
     }
