@@ -87,7 +87,11 @@ struct AddedTokenMatcher: Sendable {
             }
             if t.lstrip {
                 var s = start
-                while s > lo, let (v, len) = Optional(lastScalarWithLength(text, lo, s)), AddedTokenMatcher.isSpace(v) { s -= len }
+                while s > lo {
+                    let (v, len) = lastScalarWithLength(text, lo, s)
+                    if !AddedTokenMatcher.isSpace(v) { break }
+                    s -= len
+                }
                 start = max(s, startOffset)
             }
             if t.rstrip {
