@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SafeTensors", targets: ["SafeTensors"]),
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "BitNet", targets: ["BitNet"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .executable(name: "ternary", targets: ["TernaryCLI"]),
     ],
     dependencies: [
@@ -43,10 +44,12 @@ let package = Package(
         .target(name: "Layers", dependencies: ["TensorCore", "Backends", "CKernels"], path: "Sources/Layers"),
         // BitNet b1.58: config, model, presets, Hugging Face checkpoints.
         .target(name: "BitNet", dependencies: ["TensorCore", "SafeTensors", "Backends", "Layers"], path: "Sources/BitNet"),
+        // Hugging Face tokenizer.json loading, byte-level BPE and chat templates; Foundation only.
+        .target(name: "Tokenizers", path: "Sources/Tokenizers"),
         .executableTarget(
             name: "TernaryCLI",
             dependencies: [
-                "TensorCore", "SafeTensors", "Backends", "Layers", "BitNet", "COpenBLAS", "CKernels",
+                "TensorCore", "SafeTensors", "Backends", "Layers", "BitNet", "Tokenizers", "COpenBLAS", "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/TernaryCLI"
@@ -56,7 +59,7 @@ let package = Package(
         .executableTarget(name: "RSRWalkthrough", dependencies: ["TensorCore", "Backends", argumentParser], path: "Examples/RSRWalkthrough"),
         .executableTarget(name: "BackendABTest", dependencies: ["TensorCore", "Backends", "Layers", argumentParser], path: "Examples/BackendABTest"),
         .executableTarget(name: "CustomModel", dependencies: ["TensorCore", "Backends", "Layers", argumentParser], path: "Examples/CustomModel"),
-        .executableTarget(name: "Generation", dependencies: ["TensorCore", "Backends", "Layers", "BitNet", argumentParser], path: "Examples/Generation"),
+        .executableTarget(name: "Generation", dependencies: ["TensorCore", "Backends", "Layers", "BitNet", "Tokenizers", argumentParser], path: "Examples/Generation"),
         .executableTarget(name: "CheckpointRoundTrip", dependencies: ["TensorCore", "SafeTensors", "Backends", "Layers", "BitNet", argumentParser], path: "Examples/CheckpointRoundTrip"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["TensorCore", "SafeTensors"]),
@@ -64,5 +67,6 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["TensorCore", "Backends", "Layers"]),
         .testTarget(name: "BitNetTests", dependencies: ["TensorCore", "SafeTensors", "Backends", "Layers", "BitNet"]),
         .testTarget(name: "CLITests", dependencies: ["TernaryCLI"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"]),
     ]
 )
