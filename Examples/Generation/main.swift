@@ -3,12 +3,13 @@
 //
 //   swift run Generation                                          # the tiny preset, random weights
 //   swift run Generation --model Tests/Fixtures/tiny-bitnet       # a Hugging Face checkpoint directory
+//   swift run Generation --model DIR --prompt "Once upon a time"  # text in, text out (DIR/tokenizer.json)
 //   swift run Generation --temperature 0.8 --top-k 40 --top-p 0.95 --seed 3 --max-new-tokens 32
 //   swift run -c release Generation --2b4t --backend bitpacked --threads 2   # 2B4T shapes: ~4 GB, tens of seconds to build
 //   swift run Generation --help                                   # the options
 //
-// Other options: --tokens 1,2,3 (prompt ids; there is no tokenizer here), --backend NAME,
-// --threads N, --lm-head float32|int8|int4.
+// Other options: --tokens 1,2,3 (prompt ids), --tokenizer PATH (instead of DIR/tokenizer.json),
+// --backend NAME, --threads N, --lm-head float32|int8|int4.
 // Random-weight presets have the real shapes but produce meaningless ids; they stand in for the
 // model when you measure speed. A checkpoint gives the model's own tokens.
 import ArgumentParser
@@ -17,6 +18,7 @@ import Foundation
 import BitNet
 import Layers
 import TensorCore
+import Tokenizers
 
 /// The command line.
 struct Generation: ParsableCommand {
@@ -39,7 +41,9 @@ struct Generation: ParsableCommand {
     @Option(help: "Sample among the K most likely tokens (0: off).") var topK = 40
     @Option(help: "Sample within probability P (nucleus; 1: off).") var topP: Float = 0.95
     @Option(help: "Seeds the sampler (and a preset's random weights).") var seed: UInt64 = 42
-    @Option(help: ArgumentHelp("Prompt ids (there is no tokenizer here).", valueName: "id,id,...")) var tokens: TokenList?
+    @Option(help: ArgumentHelp("Prompt ids.", valueName: "id,id,...")) var tokens: TokenList?
+    @Option(help: "Prompt text, encoded with the tokenizer; the output is decoded as it streams.") var prompt: String?
+    @Option(help: ArgumentHelp("A tokenizer.json (default: DIR/tokenizer.json of --model).", valueName: "path")) var tokenizer: String?
     @Option(help: "naive, bitpacked, rsr, rsr++ or blas (default: bitpacked with --2b4t, else naive).") var backend: String?
     @Option(help: "Threads of the products.") var threads = 1
     @Option(help: "float32, int8 or int4 (default: int8 with --2b4t, else float32).") var lmHead: LMHeadFormat?
@@ -51,6 +55,8 @@ struct Generation: ParsableCommand {
         }
         _ = try Sampler(temperature: temperature, topK: topK, topP: topP, seed: seed)   // checks their ranges now, not after loading
         if let name = backend { _ = try BackendRegistry.backend(named: name) }
+        if prompt != nil && tokens != nil { throw ValidationError("--prompt and --tokens exclude each other") }
+        if prompt != nil && tokenizer == nil && model == nil { throw ValidationError("--prompt needs --model DIR (with DIR/tokenizer.json) or --tokenizer PATH") }
     }
 
     /// `--help` prints the usage (exit 0); a bad argument, or an error thrown by `run()`, ends in
@@ -63,7 +69,8 @@ struct Generation: ParsableCommand {
     }
 
     func run() throws {
-        let modelDirectory = self.model, promptIDs = tokens?.ids ?? []
+        let modelDirectory = self.model
+        var promptIDs = tokens?.ids ?? []
         let backend = try BackendRegistry.backend(named: self.backend ?? (use2B4T ? "bitpacked" : "naive"))
         let context = try ComputeContext(threads: threads)
         // The LM head of 2B4T reads 128256 × 2560 weights per token: Int8 rows read a quarter of the
@@ -97,23 +104,51 @@ struct Generation: ParsableCommand {
         print(String(format: "         backend %@, %d thread(s), LM head %@, %.1f MB of weights per token, built in %.2f s",
                      backend.name, context.threads, lmHead.rawValue, Double(model.weightBytesPerToken) / 1e6, seconds(buildTime)))
 
-        // The prompt: token ids (a real application would run a tokenizer first).
+        // MARK: The tokenizer: text to ids and back
+
+        // A Hugging Face tokenizer.json; `encode` adds the post-processor's BOS (Llama 3: <|begin_of_text|>).
+        var textTokenizer: Tokenizer?
+        if let text = self.prompt {
+            let path = tokenizer ?? (modelDirectory! as NSString).appendingPathComponent("tokenizer.json")
+            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no tokenizer file at \(path) (use --tokenizer PATH)") }
+            let tok = try Tokenizer(contentsOf: URL(fileURLWithPath: path))
+            promptIDs = tok.encode(text)
+            if let bad = promptIDs.first(where: { $0 >= config.vocabSize }) {
+                throw ValidationError("the tokenizer gives id \(bad), outside the model's vocabulary of \(config.vocabSize)")
+            }
+            if promptIDs.count > 256 { throw ValidationError("the prompt has \(promptIDs.count) tokens; this example holds 256") }
+            textTokenizer = tok
+            print("text:    \(text.debugDescription)")
+        }
+
+        // The prompt ids (made up when neither --tokens nor --prompt is given).
         let prompt = promptIDs.isEmpty ? [config.bosTokenId, 10, 20, 30, 40, 50, 60, 70] : promptIDs
         print("prompt:  \(prompt)")
 
         // MARK: Generate
 
         // A random-weight model would stop whenever it happens to produce the EOS id: ignore it there.
-        let stopTokens: Set<Int>? = modelDirectory == nil ? [] : nil       // nil: the config's EOS ids
+        // A checkpoint stops at its EOS ids and at the tokenizer's end of turn (<|eot_id|>, ...).
+        let stopTokens: Set<Int>? = modelDirectory == nil ? []
+            : textTokenizer.map { model.stopTokens.union($0.stopTokenIDs.filter { $0 < config.vocabSize }) }   // nil: the config's EOS ids
 
         /// Generates with `parameters`, printing each token as it arrives, then the speeds.
         func run(_ title: String, _ parameters: GenerationParameters, model: BitNetModel, prompt: [Int]) throws -> [Int] {
             print("\n\(title)")
             var line = "  tokens:"
+            // Text as it is produced: the streaming decoder holds back bytes of an unfinished UTF-8
+            // character, so the pieces together are exactly `decode` of all the ids.
+            var decoder = textTokenizer?.streamingDecoder(skipSpecialTokens: true)
+            if decoder != nil { print("  text:   ", terminator: "") }
             let result = try model.generate(prompt: prompt, parameters: parameters) { _, token in
                 line += " \(token)"           // onToken: called after every new token (return false to stop)
+                if textTokenizer?.token(for: token) != nil, let piece = try decoder?.append(token) {
+                    print(piece, terminator: "")
+                    fflush(nil)
+                }
                 return true
             }
+            if let rest = decoder?.finish() { print(rest) }
             print(line + (result.stoppedAtStopToken ? "  (EOS)" : ""))
             print(String(format: "  prefill: %3d tokens  %9.1f tokens/s", result.promptLength, result.prefillTokensPerSecond))
             print(String(format: "  decode:  %3d tokens  %9.1f tokens/s", result.decodeSteps, result.decodeTokensPerSecond))

@@ -27,7 +27,10 @@ struct GenerateCommand: ParsableCommand {
     var model: String?
 
     @Option(help: "Comma-separated prompt token ids, e.g. 1,2,3.")
-    var tokens: String
+    var tokens: String?
+
+    /// `--prompt TEXT`, `--chat`, `--tokenizer PATH` (TextGeneration.swift).
+    @OptionGroup var text: TextPromptOptions
 
     @Option(help: "The most tokens to generate.")
     var maxNewTokens: Int = 16
@@ -86,7 +89,8 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         let config: BitNetConfig
         config = try validatedConfig()
-        let ids = try GenerateCommand.parseTokens(tokens)
+        try text.validate(tokens: tokens, model: model)
+        let ids = try tokens.map(GenerateCommand.parseTokens) ?? []
         if let bad = ids.first(where: { $0 >= config.vocabSize }) {
             throw ValidationError("--tokens: id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
         }
@@ -109,21 +113,34 @@ struct GenerateCommand: ParsableCommand {
         OpenBLASCore.reexecWithBestCoreIfNeeded()
         var config = try resolvedConfig()
         config.lmHeadFormat = lmHead
-        let prompt = try GenerateCommand.parseTokens(tokens)
+        let textSession = try text.session(model: model)
+        let prompt = try textSession.map { try promptIDs($0, config: config) } ?? GenerateCommand.parseTokens(tokens ?? "")
         // The cache only needs the positions this run uses.
         config.kvCacheCapacity = max(prompt.count + maxNewTokens, compareLmHead)
         let context = try ComputeContext(threads: threads)
         let t0 = MonotonicClock.seconds()
         let model = try buildModel(config: config, backend: BackendRegistry.backend(named: backend), context: context)
         let buildSeconds = MonotonicClock.seconds() - t0
-        if describe && !json { print(model.treeDescription()) }
+        // With --prompt the generated text goes to stdout and the report to stderr.
+        let reportToStderr = textSession != nil && !json
+        let report = { (line: String) in if reportToStderr { TextOutput.note(line) } else { print(line) } }
+        if describe && !json { report(model.treeDescription()) }
         let parameters = GenerationParameters(
             maxNewTokens: maxNewTokens, temperature: temperature, topK: topK == 0 ? nil : topK,
-            topP: topP >= 1 ? nil : topP, seed: seed, stopTokens: ignoreEos ? [] : nil)
+            topP: topP >= 1 ? nil : topP, seed: seed,
+            stopTokens: ignoreEos ? [] : textSession?.stopTokens(model: model.stopTokens, vocabularySize: config.vocabSize))
         // Bandwidth drifts on shared machines: measure it right before and right after the runs.
         let bandwidthBefore = bandwidth ? MemoryBandwidth.streamingRead(threads: threads) : nil
         var runs: [GenerationResult] = []
-        for _ in 0..<`repeat` { runs.append(try model.generate(prompt: prompt, parameters: parameters)) }
+        for k in 0..<`repeat` {
+            // The first run streams its text (stdout, not with --json); the others only time.
+            var streamer = textSession.flatMap { k == 0 && !json ? TextStreamer(tokenizer: $0.tokenizer) : nil }
+            runs.append(try model.generate(prompt: prompt, parameters: parameters) { _, token in
+                streamer?.append(token)
+                return true
+            })
+            if streamer != nil { streamer?.finish(); TextOutput.write("\n") }
+        }
         let result = runs[0]
         let prefillSpeeds = runs.map(\.prefillTokensPerSecond).sorted()
         let decodeSpeeds = runs.map(\.decodeTokensPerSecond).filter { !$0.isNaN }.sorted()
@@ -133,25 +150,26 @@ struct GenerateCommand: ParsableCommand {
         let bytes = model.weightBytesPerToken
         if json {
             try printJSON(JSONResult(tokens: result.tokens, prefillSpeed: prefillSpeed, decodeSpeed: decodeSpeed,
-                                     bandwidth: measured, weightBytesPerToken: bytes))
+                                     bandwidth: measured, weightBytesPerToken: bytes,
+                                     text: textSession.map { TextStreamer.fullText(result.tokens, tokenizer: $0.tokenizer) }))
         } else {
-            print("tokens: \(result.tokens.map(String.init).joined(separator: ","))")
+            report("tokens: \(result.tokens.map(String.init).joined(separator: ","))")
             let spread = { (v: [Double]) -> String in
                 runs.count > 1 && !v.isEmpty ? String(format: " (median of %d runs, min %.2f, max %.2f)", v.count, v.first!, v.last!) : ""
             }
-            print(String(format: "prefill: %d tokens, %.2f tokens/s", prompt.count, prefillSpeed) + spread(prefillSpeeds))
-            print(String(format: "decode:  %d tokens, %.2f tokens/s", result.decodeSteps, decodeSpeed) + spread(decodeSpeeds)
+            report(String(format: "prefill: %d tokens, %.2f tokens/s", prompt.count, prefillSpeed) + spread(prefillSpeeds))
+            report(String(format: "decode:  %d tokens, %.2f tokens/s", result.decodeSteps, decodeSpeed) + spread(decodeSpeeds)
                   + (result.stoppedAtStopToken ? " (stopped at EOS)" : ""))
-            print(String(format: "model:   %@, backend %@, %d thread(s), LM head %@, %.2f GB of weights read per token, built in %.1f s",
+            report(String(format: "model:   %@, backend %@, %d thread(s), LM head %@, %.2f GB of weights read per token, built in %.1f s",
                          sourceDescription, backend, threads, lmHead.rawValue, Double(bytes) / 1e9, buildSeconds))
             if compareLmHead > 0 {
                 var g = SeededGenerator(seed: seed ^ 0xC0FFEE)
                 let ids = (0..<compareLmHead).map { _ in Int(g.next() % UInt64(config.vocabSize)) }
                 let format = config.lmHeadFormat == .float32 ? LMHeadFormat.int8 : config.lmHeadFormat
-                print("LM head \(try model.compareLMHeadFormats(tokens: ids, format: format))")
+                report("LM head \(try model.compareLMHeadFormats(tokens: ids, format: format))")
             }
             if let bw = measured {
-                print(String(format: "bandwidth: %.1f GB/s streaming read (%d thread(s); %.1f before, %.1f after the runs) → decode ceiling %.1f tokens/s",
+                report(String(format: "bandwidth: %.1f GB/s streaming read (%d thread(s); %.1f before, %.1f after the runs) → decode ceiling %.1f tokens/s",
                              bw / 1e9, threads, bandwidthBefore! / 1e9, bandwidthAfter! / 1e9, bw / Double(bytes)))
             }
         }
@@ -167,11 +185,14 @@ extension GenerateCommand {
         /// Bytes per second, when measured.
         var bandwidth: Double?
         var weightBytesPerToken: Int
+        /// The generated text, with --prompt (after every other field).
+        var text: String? = nil
 
         enum CodingKeys: String, CodingKey {
             case tokens, prefillSpeed = "prefill_tokens_per_s", decodeSpeed = "decode_tokens_per_s"
             case bandwidth = "bandwidth_gb_per_s", weightBytesPerToken = "weight_bytes_per_token"
             case ceiling = "decode_ceiling_tokens_per_s"
+            case text
         }
 
         /// Speeds rounded to 6 significant digits (null when not finite).
@@ -185,6 +206,7 @@ extension GenerateCommand {
                 try c.encode(weightBytesPerToken, forKey: .weightBytesPerToken)
                 try c.encode(sixDigits(bw / Double(weightBytesPerToken)), forKey: .ceiling)
             }
+            try c.encodeIfPresent(text, forKey: .text)
         }
     }
 }
