@@ -10,7 +10,7 @@ import TensorCore
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Generate token ids with a random-weight BitNet b1.58 model and report prefill / decode tokens/s.",
+        abstract: "Generate tokens (or text, with --prompt and a tokenizer) with a BitNet b1.58 model and report prefill / decode tokens/s.",
         discussion: """
             The model has the preset's shapes and random weights from --seed (nothing is \
             downloaded). The prompt runs as one batch (prefill), then tokens are decoded one at a \
