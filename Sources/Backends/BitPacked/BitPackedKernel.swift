@@ -11,7 +11,8 @@ public struct BitPackedKernel: LinearKernel {
     public let packed: PackedTernaryMatrix
     /// The weight scale: multiplies Float-path outputs; the Int8 path returns exact `W·x` without it.
     public let scale: Float
-    /// The threads that output rows are split across (in chunks of whole 4-row tiles).
+    /// The threads that output rows are split across (in chunks of whole 4-row tiles; 32-row
+    /// blocks on the `amx` tile path).
     public let context: ComputeContext
     /// The C variant this kernel calls.
     public let variant: BitPackedVariant
@@ -28,8 +29,10 @@ public struct BitPackedKernel: LinearKernel {
     /// The smallest batch (activation rows) the `amx` variant runs on tiles; smaller batches and
     /// the Float path use the `avx512vnni` kernels.
     ///
-    /// Conservative and not measured: the machines this was written on have no AMX. A 16×16
-    /// tile needs 16 activation rows to be full, so below 16 most of every TDPBSSD is padding.
+    /// A guess, not measured: the machines this was written on have no AMX. A B tile holds 16
+    /// activation rows, so below 16 part of every TDPBSSD multiplies zero padding (half of it at
+    /// batch 8), and the weight unpacking is shared by fewer products; the kernel's work without
+    /// its tile instructions, measured on Zen 4, suggests the crossover is at or below 16.
     /// Measure the crossover on an AMX host (docs/performance/amx.md): `ternary bench --variant
     /// amx --variant avx512vnni --backends bitpacked --batch 8 --batch 16 --batch 32 ...`.
     public static let amxMinimumBatch = 16
