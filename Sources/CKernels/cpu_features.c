@@ -29,3 +29,49 @@ tk_cpu_features tk_cpu_features_detect(void) {
 #endif
     return f;
 }
+
+// ---------------------------------------------------------------------------------------
+// AMX permission. Linux does not let a process use the 8 KiB tile data state until it asks
+// (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)); without that, the first tile
+// instruction raises SIGILL. The request is process-wide and idempotent; it is made once.
+
+#if defined(__linux__) && defined(__x86_64__)
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define TK_ARCH_GET_XCOMP_PERM 0x1022
+#define TK_ARCH_REQ_XCOMP_PERM 0x1023
+#define TK_XFEATURE_XTILECFG 17
+#define TK_XFEATURE_XTILEDATA 18
+
+static pthread_once_t tk_amx_once = PTHREAD_ONCE_INIT;
+static int32_t tk_amx_granted = 0;
+
+static void tk_amx_request(void) {
+    const tk_cpu_features f = tk_cpu_features_detect();
+    if (!f.amx_tile || !f.amx_int8) return;
+    // The OS must have enabled XSAVE and the two tile state components in XCR0.
+    unsigned int a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return;  // OSXSAVE
+    unsigned int xcr0_lo, xcr0_hi;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    const unsigned long long xcr0 = ((unsigned long long)xcr0_hi << 32) | xcr0_lo;
+    const unsigned long long tile_bits = (1ULL << TK_XFEATURE_XTILECFG) | (1ULL << TK_XFEATURE_XTILEDATA);
+    if ((xcr0 & tile_bits) != tile_bits) return;
+    if (syscall(SYS_arch_prctl, TK_ARCH_REQ_XCOMP_PERM, TK_XFEATURE_XTILEDATA) != 0) return;
+    unsigned long permitted = 0;
+    if (syscall(SYS_arch_prctl, TK_ARCH_GET_XCOMP_PERM, &permitted) != 0) return;
+    tk_amx_granted = (permitted >> TK_XFEATURE_XTILEDATA) & 1;
+}
+
+int32_t tk_amx_os_granted(void) {
+    pthread_once(&tk_amx_once, tk_amx_request);
+    return tk_amx_granted;
+}
+
+#else
+
+int32_t tk_amx_os_granted(void) { return 0; }
+
+#endif

@@ -55,6 +55,11 @@ struct KernelBenchCommand: ParsableCommand {
     @Option(name: .customLong("threads"), help: "Thread count (repeatable; default 1).")
     var threadCounts: [Int] = []
 
+    @Option(name: .customLong("variant"), help: ArgumentHelp(
+        "Force a bitpacked kernel variant: amx, avx512vnni, avx2 or portable (repeatable: one row per variant; other backends unaffected; default: the best this CPU supports).",
+        valueName: "name"))
+    var variants: [String] = []
+
     @Option(name: .customLong("regime"), help: "Memory regime, cache or dram (repeatable; default cache).")
     var regimes: [MemoryRegime] = []
 
@@ -101,6 +106,12 @@ struct KernelBenchCommand: ParsableCommand {
         if let list = backends {
             do { _ = try BackendRegistry.backends(list: list) } catch { throw ValidationError("--backends: \(error)") }
         }
+        _ = try bitPackedVariants()
+    }
+
+    /// The `--variant` values, checked against this CPU (empty: none forced).
+    func bitPackedVariants() throws -> [BitPackedVariant] {
+        do { return try variants.map(BitPackedVariant.named) } catch { throw ValidationError("--variant: \(error)") }
     }
 
     /// The (shape, binary) pairs to run, in order.
@@ -111,9 +122,12 @@ struct KernelBenchCommand: ParsableCommand {
         return plan
     }
 
-    /// Backends with the rsr/rsr++ k sweep and index form applied.
+    /// Backends with the bitpacked variants, the rsr/rsr++ k sweep and index form applied.
     func backendPlan() throws -> [BenchBackend] {
-        let list = try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all
+        let forced = try bitPackedVariants()
+        let list = (try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all).flatMap { b -> [any LinearBackend] in
+            b is BitPackedBackend && !forced.isEmpty ? forced.map { BitPackedBackend(variant: $0) } : [b]
+        }
         return RSRBackend.sweep(list, k: ks, form: rsrForm.form).map { b in
             if let rsr = b as? RSRBackend, case .fixed(let k) = rsr.kChoice { return BenchBackend(backend: b, k: k) }
             return BenchBackend(backend: b)
@@ -195,7 +209,7 @@ struct ResultTable {
         guard let first = group.first else { return }
         for m in group {
             lines.append([
-                m.backend, "\(m.out)x\(m.in)", "\(m.batch)", "\(m.threads)", m.regime, m.k.map(String.init) ?? "-",
+                m.name, "\(m.out)x\(m.in)", "\(m.batch)", "\(m.threads)", m.regime, m.k.map(String.init) ?? "-",
                 String(format: "%.1f", m.medianMicros), String(format: "%.1f", m.minMicros),
                 String(format: "%.1f", m.maxMicros), String(format: "%.2f", m.weightsPerSecond / 1e9),
                 String(format: "%.2f", m.bitsPerWeight), String(format: "%.1f", m.prepareMillis),

@@ -24,6 +24,13 @@ struct BenchMeasurement {
     var runs: Int
     var bitsPerWeight: Double
     var prepareMillis: Double
+    /// The `bitpacked` kernel variant that ran (nil for other backends).
+    var variant: String? = nil
+    /// Whether the variant was forced (`--variant`): the table and charts then name it.
+    var variantForced = false
+
+    /// The backend, plus the variant when forced: "bitpacked[amx]".
+    var name: String { variantForced ? "\(backend)[\(variant ?? "?")]" : backend }
 
     /// Weights (× batch rows) processed per second at the median time.
     var weightsPerSecond: Double { Double(out) * Double(self.in) * Double(batch) / (medianMicros * 1e-6) }
@@ -37,10 +44,11 @@ extension BenchMeasurement: Encodable {
         case backend, out, `in`, batch, threads, k, regime, path
         case medianMicros = "median_us", minMicros = "min_us", maxMicros = "max_us", runs
         case weightsPerSecond = "weights_per_s", bitsPerWeight = "storage_bits_per_weight", prepareMillis = "prepare_ms"
+        case variant
     }
 
-    /// Every field always present: `k` is null without a block height, times are rounded to 6
-    /// significant digits and non-finite ones are null.
+    /// Every field always present: `k` is null without a block height, `variant` for backends
+    /// other than bitpacked; times are rounded to 6 significant digits and non-finite ones are null.
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(backend, forKey: .backend)
@@ -58,6 +66,7 @@ extension BenchMeasurement: Encodable {
         try c.encode(sixDigits(weightsPerSecond), forKey: .weightsPerSecond)
         try c.encode(sixDigits(bitsPerWeight), forKey: .bitsPerWeight)
         try c.encode(sixDigits(prepareMillis), forKey: .prepareMillis)
+        try c.encode(variant, forKey: .variant)
     }
 }
 
@@ -130,7 +139,8 @@ struct BenchmarkRunner {
         var failures: [BenchFailure] = []
         for entry in backends {
             let backend = entry.backend
-            let label = backend.name + (entry.k.map { " k=\($0)" } ?? "")
+            let forcedVariant = (backend as? BitPackedBackend)?.variant
+            let label = backend.name + (forcedVariant.map { "[\($0.rawValue)]" } ?? "") + (entry.k.map { " k=\($0)" } ?? "")
             progress?("\(label) \(shape) batch \(batch) threads \(config.threads) \(config.regime.rawValue)")
             let t0 = MonotonicClock.seconds()
             let kernel: any LinearKernel
@@ -174,7 +184,8 @@ struct BenchmarkRunner {
                 backend: backend.name, out: shape.out, in: shape.in, batch: batch, threads: config.threads,
                 k: kernel.k, regime: config.regime.rawValue, path: path,
                 medianMicros: median(of: sorted) * 1e6, minMicros: sorted.first! * 1e6, maxMicros: sorted.last! * 1e6,
-                runs: sorted.count, bitsPerWeight: kernel.storageBitsPerWeight, prepareMillis: prepareMillis))
+                runs: sorted.count, bitsPerWeight: kernel.storageBitsPerWeight, prepareMillis: prepareMillis,
+                variant: (kernel as? BitPackedKernel)?.variant.rawValue, variantForced: forcedVariant != nil))
         }
         return (results, failures)
     }

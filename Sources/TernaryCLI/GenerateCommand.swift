@@ -38,6 +38,11 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Backend of every ternary layer (see 'ternary info').")
     var backend: String = "naive"
 
+    @Option(help: ArgumentHelp(
+        "Force the bitpacked kernel variant: amx, avx512vnni, avx2 or portable (needs --backend bitpacked; default: the best this CPU supports).",
+        valueName: "name"))
+    var variant: String?
+
     @Option(help: "Thread count.")
     var threads: Int = 1
 
@@ -100,6 +105,7 @@ struct GenerateCommand: ParsableCommand {
         }
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
+        _ = try bitPackedVariant()
         if compareLmHead < 0 || compareLmHead > config.cacheCapacity {
             throw ValidationError("--compare-lm-head must be in 0...\(config.cacheCapacity), got \(compareLmHead)")
         }
@@ -107,6 +113,21 @@ struct GenerateCommand: ParsableCommand {
         if topK < 0 { throw ValidationError("--top-k must not be negative, got \(topK)") }
         if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
         if !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be ≥ 0, got \(temperature)") }
+    }
+
+    /// The `--variant` value, checked against this CPU and `--backend` (nil: not forced).
+    func bitPackedVariant() throws -> BitPackedVariant? {
+        guard let name = variant else { return nil }
+        guard backend == BitPackedBackend().name else {
+            throw ValidationError("--variant selects a bitpacked kernel variant; it needs --backend bitpacked (got '\(backend)')")
+        }
+        do { return try BitPackedVariant.named(name) } catch { throw ValidationError("--variant: \(error)") }
+    }
+
+    /// The `--backend`, with the `--variant` applied.
+    func resolvedBackend() throws -> any LinearBackend {
+        if let v = try bitPackedVariant() { return BitPackedBackend(variant: v) }
+        return try BackendRegistry.backend(named: backend)
     }
 
     func run() throws {
@@ -119,7 +140,7 @@ struct GenerateCommand: ParsableCommand {
         config.kvCacheCapacity = max(prompt.count + maxNewTokens, compareLmHead)
         let context = try ComputeContext(threads: threads)
         let t0 = MonotonicClock.seconds()
-        let model = try buildModel(config: config, backend: BackendRegistry.backend(named: backend), context: context)
+        let model = try buildModel(config: config, backend: resolvedBackend(), context: context)
         let buildSeconds = MonotonicClock.seconds() - t0
         // With --prompt the generated text goes to stdout and the report to stderr.
         let reportToStderr = textSession != nil && !json
@@ -161,7 +182,8 @@ struct GenerateCommand: ParsableCommand {
             report(String(format: "decode:  %d tokens, %.2f tokens/s", result.decodeSteps, decodeSpeed) + spread(decodeSpeeds)
                   + (result.stoppedAtStopToken ? " (stopped at EOS)" : ""))
             report(String(format: "model:   %@, backend %@, %d thread(s), LM head %@, %.2f GB of weights read per token, built in %.1f s",
-                         sourceDescription, backend, threads, lmHead.rawValue, Double(bytes) / 1e9, buildSeconds))
+                         sourceDescription, backend + (variant.map { " (variant \($0))" } ?? ""), threads, lmHead.rawValue,
+                         Double(bytes) / 1e9, buildSeconds))
             if compareLmHead > 0 {
                 var g = SeededGenerator(seed: seed ^ 0xC0FFEE)
                 let ids = (0..<compareLmHead).map { _ in Int(g.next() % UInt64(config.vocabSize)) }

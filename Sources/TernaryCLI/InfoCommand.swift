@@ -19,6 +19,7 @@ struct InfoCommand: ParsableCommand {
         print("  OpenBLAS threads    \(OpenBLASInfo.threads)")
         print("  CPU                 \(cpuModelName() ?? "unknown")")
         print("  SIMD (run time)     \(CPUFeatures.detected.summary)")
+        print("  bitpacked variants  \(BitPackedVariant.supported.map(\.rawValue).joined(separator: ", ")) (default \(BitPackedVariant.best.rawValue))")
         print("  logical processors  \(ProcessInfo.processInfo.activeProcessorCount) (default thread count)")
         print("  backends            \(BackendRegistry.names.joined(separator: ", "))")
     }

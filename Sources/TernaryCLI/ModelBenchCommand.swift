@@ -31,6 +31,11 @@ struct ModelBenchCommand: ParsableCommand {
     @Option(name: .customLong("threads"), help: "Thread count (repeatable; default 1).")
     var threadCounts: [Int] = []
 
+    @Option(help: ArgumentHelp(
+        "Force the bitpacked kernel variant: amx, avx512vnni, avx2 or portable (default: the best this CPU supports; other backends unaffected).",
+        valueName: "name"))
+    var variant: String?
+
     @Option(help: "Prompt length (prefill batch).")
     var promptTokens: Int = 128
 
@@ -68,6 +73,12 @@ struct ModelBenchCommand: ParsableCommand {
         if let list = backends {
             do { _ = try BackendRegistry.backends(list: list) } catch { throw ValidationError("--backends: \(error)") }
         }
+        _ = try bitPackedVariant()
+    }
+
+    /// The `--variant` value, checked against this CPU (nil: not forced).
+    func bitPackedVariant() throws -> BitPackedVariant? {
+        do { return try variant.map(BitPackedVariant.named) } catch { throw ValidationError("--variant: \(error)") }
     }
 
     /// `--lm-head`: the formats this benchmark offers (not int4).
@@ -83,6 +94,8 @@ struct ModelBenchCommand: ParsableCommand {
         var decode: Double
         var bandwidth: Double
         var bytesPerToken: Int
+        /// The bitpacked kernel variant the model ran (nil for other backends).
+        var variant: String? = nil
         var ceiling: Double { bandwidth / Double(bytesPerToken) }
 
         var jsonLine: String { get throws { try JSONOutput.line(self) } }
@@ -90,6 +103,7 @@ struct ModelBenchCommand: ParsableCommand {
         enum CodingKeys: String, CodingKey {
             case backend, threads, prefill = "prefill_tokens_per_s", decode = "decode_tokens_per_s"
             case ceiling = "ceiling_tokens_per_s", bandwidth = "bandwidth_gb_per_s", bytesPerToken = "weight_bytes_per_token"
+            case variant
         }
 
         /// Speeds rounded to 6 significant digits (null when not finite), the bandwidth in GB/s.
@@ -102,12 +116,16 @@ struct ModelBenchCommand: ParsableCommand {
             try c.encode(sixDigits(ceiling), forKey: .ceiling)
             try c.encode(sixDigits(bandwidth / 1e9), forKey: .bandwidth)
             try c.encode(bytesPerToken, forKey: .bytesPerToken)
+            try c.encode(variant, forKey: .variant)
         }
     }
 
     func run() throws {
         OpenBLASCore.reexecWithBestCoreIfNeeded()
-        let backendList = try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all
+        let forced = try bitPackedVariant()
+        let backendList = (try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all).map { b -> any LinearBackend in
+            b is BitPackedBackend && forced != nil ? BitPackedBackend(variant: forced) : b
+        }
         let threadList = threadCounts.isEmpty ? [1] : threadCounts
         var config = try BitNetConfig.preset(named: preset.rawValue)
         config.lmHeadFormat = lmHead.format
@@ -135,7 +153,8 @@ struct ModelBenchCommand: ParsableCommand {
                     decode.append(r.decodeTokensPerSecond)
                 }
                 let row = Row(backend: backend.name, threads: threads, prefill: median(of: prefill), decode: median(of: decode),
-                              bandwidth: bandwidth[threads]!, bytesPerToken: model.weightBytesPerToken)
+                              bandwidth: bandwidth[threads]!, bytesPerToken: model.weightBytesPerToken,
+                              variant: (backend as? BitPackedBackend).map { ($0.variant ?? .best).rawValue })
                 rows.append(row)
                 if json {
                     progress.finish()
@@ -161,7 +180,8 @@ struct ModelBenchCommand: ParsableCommand {
 
     func render(_ rows: [Row], config: BitNetConfig) -> String {
         var lines = [
-            "BitNet \(preset.rawValue) (random weights), prompt \(promptTokens) tokens, \(newTokens) decoded, LM head \(lmHead.rawValue)",
+            "BitNet \(preset.rawValue) (random weights), prompt \(promptTokens) tokens, \(newTokens) decoded, LM head \(lmHead.rawValue)"
+                + (rows.compactMap(\.variant).first.map { ", bitpacked variant \($0)" } ?? ""),
             "backend    thr  prefill tok/s  decode tok/s  MB/token  bandwidth GB/s  ceiling tok/s  decode/ceiling",
         ]
         for r in rows {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Backends
 import Foundation
 import Testing
 @testable import TernaryCLI
@@ -53,7 +54,7 @@ enum JSONLines {
         let lines = try JSONLines.capture { try command.run() }
         #expect(lines.count == 2)
         let keys = ["backend", "out", "in", "batch", "threads", "k", "regime", "path", "median_us", "min_us", "max_us",
-                    "runs", "weights_per_s", "storage_bits_per_weight", "prepare_ms"]
+                    "runs", "weights_per_s", "storage_bits_per_weight", "prepare_ms", "variant"]
         for (line, object) in zip(lines, try JSONLines.objects(lines)) {
             #expect(JSONLines.keyOrder(line) == keys)
             #expect(line.contains("\"k\":null") && object["k"] is NSNull)
@@ -62,6 +63,45 @@ enum JSONLines {
             #expect((object["median_us"] as? Double).map { $0 > 0 } == true)
         }
         #expect(try JSONLines.objects(lines).map { $0["backend"] as? String } == ["naive", "bitpacked"])
+        let objects = try JSONLines.objects(lines)
+        #expect(objects[0]["variant"] is NSNull)
+        #expect(objects[1]["variant"] as? String == BitPackedVariant.best.rawValue)
+    }
+
+    /// `--variant` (repeatable): one bitpacked row per variant, in the order given, each naming
+    /// its variant; other backends once, with a null variant.
+    @Test func benchKernelsRunsOneRowPerForcedVariant() throws {
+        let command = try KernelBenchCommand.parse(["--shape", "8x16", "--backends", "naive,bitpacked", "--repeat", "3",
+                                                   "--budget", "0.05", "--json", "--quiet",
+                                                   "--variant", "portable", "--variant", BitPackedVariant.best.rawValue])
+        let objects = try JSONLines.objects(try JSONLines.capture { try command.run() })
+        #expect(objects.map { $0["backend"] as? String } == ["naive", "bitpacked", "bitpacked"])
+        #expect(objects[0]["variant"] is NSNull)
+        #expect(objects.dropFirst().map { $0["variant"] as? String } == ["portable", BitPackedVariant.best.rawValue])
+    }
+
+    @Test func benchModelNamesTheBitpackedVariant() throws {
+        let command = try ModelBenchCommand.parse(["--preset", "tiny", "--prompt-tokens", "4", "--new-tokens", "2",
+                                                  "--backends", "naive,bitpacked", "--variant", "portable", "--json", "--quiet"])
+        let objects = try JSONLines.objects(try JSONLines.capture { try command.run() })
+        #expect(objects.map { $0["backend"] as? String } == ["naive", "bitpacked"])
+        #expect(objects[0]["variant"] is NSNull && objects[1]["variant"] as? String == "portable")
+    }
+
+    @Test func unsupportedOrUnknownVariantsAreRefused() throws {
+        var refused = ["nope"]
+        refused += BitPackedVariant.allCases.filter { !$0.isSupported }.map(\.rawValue)
+        for name in refused {
+            #expect(throws: (any Error).self, "\(name)") { try KernelBenchCommand.parse(["--variant", name]) }
+            #expect(throws: (any Error).self, "\(name)") { try ModelBenchCommand.parse(["--variant", name]) }
+            #expect(throws: (any Error).self, "\(name)") {
+                try GenerateCommand.parse(["--tokens", "1", "--backend", "bitpacked", "--variant", name])
+            }
+        }
+        // A variant is a bitpacked choice: generate refuses it for another backend.
+        #expect(throws: (any Error).self) { try GenerateCommand.parse(["--tokens", "1", "--backend", "naive", "--variant", "portable"]) }
+        let generate = try GenerateCommand.parse(["--tokens", "1", "--backend", "bitpacked", "--variant", "portable"])
+        #expect((try generate.resolvedBackend() as? BitPackedBackend)?.variant == .portable)
     }
 
     @Test func benchModelPrintsOneObjectPerBackendAndThreadCount() throws {
@@ -70,9 +110,10 @@ enum JSONLines {
         let lines = try JSONLines.capture { try command.run() }
         #expect(lines.count == 1)
         #expect(JSONLines.keyOrder(lines[0]) == ["backend", "threads", "prefill_tokens_per_s", "decode_tokens_per_s",
-                                                 "ceiling_tokens_per_s", "bandwidth_gb_per_s", "weight_bytes_per_token"])
+                                                 "ceiling_tokens_per_s", "bandwidth_gb_per_s", "weight_bytes_per_token", "variant"])
         let object = try #require(try JSONLines.objects(lines).first)
         #expect(object["backend"] as? String == "naive" && object["threads"] as? Int == 1)
+        #expect(object["variant"] is NSNull)
         #expect((object["weight_bytes_per_token"] as? Int).map { $0 > 0 } == true)
     }
 
@@ -133,7 +174,7 @@ enum JSONLines {
         let line = try m.jsonLine
         #expect(line.hasPrefix("{\"backend\":\"na\\\"ive/x\",\"out\":1,\"in\":2,\"batch\":1,\"threads\":1,\"k\":4,"))
         #expect(line.contains("\"median_us\":null,\"min_us\":null,\"max_us\":null,"))
-        #expect(line.contains("\"weights_per_s\":null") && line.contains("\"prepare_ms\":1.23457}"))
+        #expect(line.contains("\"weights_per_s\":null") && line.contains("\"prepare_ms\":1.23457,\"variant\":null}"))
         let object = try #require(try JSONLines.objects([line]).first)
         #expect(object["backend"] as? String == "na\"ive/x" && object["k"] as? Int == 4)
 
@@ -142,7 +183,7 @@ enum JSONLines {
 
         let row = ModelBenchCommand.Row(backend: "naive", threads: 1, prefill: .nan, decode: 2, bandwidth: 1e9, bytesPerToken: 0)
         #expect(try row.jsonLine == "{\"backend\":\"naive\",\"threads\":1,\"prefill_tokens_per_s\":null,\"decode_tokens_per_s\":2.0,"
-                + "\"ceiling_tokens_per_s\":null,\"bandwidth_gb_per_s\":1.0,\"weight_bytes_per_token\":0}")
+                + "\"ceiling_tokens_per_s\":null,\"bandwidth_gb_per_s\":1.0,\"weight_bytes_per_token\":0,\"variant\":null}")
     }
 
     @Test func helpListsTheAcceptedValues() {

@@ -11,7 +11,8 @@ public struct BitPackedKernel: LinearKernel {
     public let packed: PackedTernaryMatrix
     /// The weight scale: multiplies Float-path outputs; the Int8 path returns exact `W·x` without it.
     public let scale: Float
-    /// The threads that output rows are split across (in chunks of whole 4-row tiles).
+    /// The threads that output rows are split across (in chunks of whole 4-row tiles; 32-row
+    /// blocks on the `amx` tile path).
     public let context: ComputeContext
     /// The C variant this kernel calls.
     public let variant: BitPackedVariant
@@ -25,17 +26,54 @@ public struct BitPackedKernel: LinearKernel {
     /// The packed rows plus the scale.
     public var storageBytes: Int { packed.byteCount + MemoryLayout<Float>.size }
 
+    /// The smallest batch (activation rows) the `amx` variant runs on tiles; smaller batches and
+    /// the Float path use the `avx512vnni` kernels.
+    ///
+    /// A guess, not measured: the machines this was written on have no AMX. A B tile holds 16
+    /// activation rows, so below 16 part of every TDPBSSD multiplies zero padding (half of it at
+    /// batch 8), and the weight unpacking is shared by fewer products; the kernel's work without
+    /// its tile instructions, measured on Zen 4, suggests the crossover is at or below 16.
+    /// Measure the crossover on an AMX host (docs/performance/amx.md): `ternary bench --variant
+    /// amx --variant avx512vnni --backends bitpacked --batch 8 --batch 16 --batch 32 ...`.
+    public static let amxMinimumBatch = 16
+
+    /// How the Int8 path of the `amx` variant runs its tile product.
+    enum TileMode: Sendable {
+        /// Not the `amx` variant.
+        case none
+        /// The AMX instructions.
+        case hardware
+        /// The same C kernel on the scalar tile emulator (tests, on machines without AMX).
+        case emulated
+    }
+
+    /// Whether (and how) batches of at least ``tileMinimumBatch`` rows run on AMX tiles.
+    let tileMode: TileMode
+    /// The batch from which the `amx` variant uses tiles (``amxMinimumBatch`` unless a test chose).
+    let tileMinimumBatch: Int
+
     /// Packs `weights` for `variant`.
     /// - Throws: `.invalidArgument` when this CPU cannot run `variant`.
     public init(weights: TernaryMatrix, context: ComputeContext, variant: BitPackedVariant) throws {
-        guard variant.isSupported else {
+        try self.init(weights: weights, context: context, variant: variant, forceEmulatedAMX: false)
+    }
+
+    /// For tests: with `forceEmulatedAMX`, the `amx` variant on the tile emulator (it then needs
+    /// only what `avx512vnni` needs), using tiles from `amxMinimumBatch` activation rows on.
+    init(weights: TernaryMatrix, context: ComputeContext, variant: BitPackedVariant, forceEmulatedAMX: Bool,
+         amxMinimumBatch: Int = BitPackedKernel.amxMinimumBatch) throws {
+        let emulated = forceEmulatedAMX && variant == .amx
+        let runnable = emulated ? BitPackedVariant.avx512vnni.isSupported : variant.isSupported
+        guard runnable else {
             throw TernaryKitError.invalidArgument(
-                "bitpacked variant '\(variant.rawValue)' needs CPU features this machine lacks (it has: \(CPUFeatures.detected.summary))")
+                "bitpacked variant '\(variant.rawValue)'\(emulated ? " (emulated)" : "") needs CPU features this machine lacks (it has: \(CPUFeatures.detected.summary))")
         }
         self.packed = PackedTernaryMatrix(weights)
         self.scale = weights.scale
         self.context = context
         self.variant = variant
+        self.tileMode = variant != .amx ? .none : emulated ? .emulated : .hardware
+        self.tileMinimumBatch = max(1, amxMinimumBatch)
     }
 
     /// Rows per thread chunk are multiples of this: whole tiles of 4 rows (the C kernels rely on it).
@@ -44,6 +82,10 @@ public struct BitPackedKernel: LinearKernel {
     /// Exact `y = W·x` in Int32 (no scale), each row's `Σx` computed once for the SIMD variants' `+1` correction.
     public func apply(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
+        if tileMode != .none && batch >= tileMinimumBatch {
+            applyTiles(x, batch: batch, into: y)
+            return
+        }
         let n = inFeatures, m = outFeatures, p = packed.paddedInFeatures
         let function = variant.int8Function
         let packed = self.packed, threads = context.threads
@@ -84,6 +126,41 @@ public struct BitPackedKernel: LinearKernel {
                     x: xp.base, x_stride: xStride, scale: scale, y: ys.base, y_stride: m)
                 function(&args)
             }
+        }
+    }
+}
+
+extension BitPackedKernel {
+    /// Output rows per AMX block (two 16-row A tiles): the unit rows are split across threads in.
+    private static let tileRowGranularity = Int(TK_AMX_BLOCK_ROWS)
+
+    /// The `amx` Int8 product: the activations rearranged once into B tiles (shared), then each
+    /// thread unpacks its rows' weights into its own scratch and runs the tile kernel (which
+    /// loads the tile configuration and releases the tiles itself, on the thread it runs on).
+    fileprivate func applyTiles(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
+        let n = inFeatures, m = outFeatures, p = packed.paddedInFeatures
+        let packed = self.packed, threads = context.threads
+        let function = tileMode == .emulated ? tk_bitpacked_i8_amx_emulated : tk_bitpacked_i8_amx
+        let xBytes = tk_bitpacked_amx_x_bytes(batch, p)
+        let xTiles = UnsafeMutableRawPointer.allocate(byteCount: xBytes, alignment: 64)
+        defer { xTiles.deallocate() }
+        let xt = xTiles.bindMemory(to: Int8.self, capacity: xBytes)
+        tk_bitpacked_amx_pack_x(x.baseAddress!, n, n, batch, p, xt)
+        let scratchBytes = (tk_bitpacked_amx_scratch_bytes(packed.groups, packed.hasHalfGroup ? 1 : 0) + 63) / 64 * 64
+        let chunks = Parallel.maximumChunks(count: m, threads: threads, granularity: Self.tileRowGranularity)
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchBytes * chunks, alignment: 64)
+        defer { scratch.deallocate() }
+        let scratchBase = SendablePointer(scratch.bindMemory(to: UInt8.self, capacity: scratchBytes * chunks))
+        let xp = SendableConstPointer(UnsafePointer(xt)), ys = SendablePointer(y)
+        Parallel.forEachIndexedChunk(count: m, threads: threads, granularity: Self.tileRowGranularity,
+                                     costPerItem: n &* batch) { chunk, rows in
+            var args = tk_bitpacked_amx_args(
+                weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),
+                row_bytes: packed.rowBytes, groups: packed.groups, half: packed.hasHalfGroup ? 1 : 0, rows: m,
+                row_begin: rows.lowerBound, row_end: rows.upperBound, batch: batch,
+                x_tiles: xp.base, y: ys.base, y_stride: m,
+                scratch: UnsafeMutableRawPointer(scratchBase.base + chunk &* scratchBytes))
+            function(&args)
         }
     }
 }

@@ -13,6 +13,11 @@ public enum BitPackedVariant: String, KernelVariant {
     case avx2
     /// AVX-512 F/BW/VL + VNNI: `vpdpbusd` on 64-byte vectors.
     case avx512vnni
+    /// AMX (TDPBSSD on 16×16 Int32 tiles) for Int8 products of at least
+    /// `BitPackedKernel.amxMinimumBatch` activation rows; `avx512vnni` below that and for the
+    /// Float path. Needs AMX-TILE, AMX-INT8, the OS's grant of the tile state, and everything
+    /// `avx512vnni` needs.
+    case amx
 
     /// Whether a CPU with `features` can execute this variant.
     public func isSupported(by features: CPUFeatures) -> Bool {
@@ -20,15 +25,16 @@ public enum BitPackedVariant: String, KernelVariant {
         case .portable: return true
         case .avx2: return features.avx2 && features.fma
         case .avx512vnni: return features.avx512 && features.avx512vnni
+        case .amx: return features.amx && BitPackedVariant.avx512vnni.isSupported(by: features)
         }
     }
 
-    /// The Int8 entry point.
+    /// The Int8 entry point (for `amx`: the one below `BitPackedKernel.amxMinimumBatch`).
     var int8Function: @convention(c) (UnsafePointer<tk_bitpacked_i8_args>?) -> Void {
         switch self {
         case .portable: return tk_bitpacked_i8_portable
         case .avx2: return tk_bitpacked_i8_avx2
-        case .avx512vnni: return tk_bitpacked_i8_avx512vnni
+        case .avx512vnni, .amx: return tk_bitpacked_i8_avx512vnni
         }
     }
 
@@ -37,7 +43,7 @@ public enum BitPackedVariant: String, KernelVariant {
         switch self {
         case .portable: return tk_bitpacked_f32_portable
         case .avx2: return tk_bitpacked_f32_avx2
-        case .avx512vnni: return tk_bitpacked_f32_avx512vnni
+        case .avx512vnni, .amx: return tk_bitpacked_f32_avx512vnni
         }
     }
 }

@@ -10,6 +10,7 @@
 
 #include "cpu_features.h"
 #include "bitpacked.h"
+#include "bitpacked_amx.h"
 #include "rsr.h"
 #include "vector_ops.h"
 #include "gemv.h"

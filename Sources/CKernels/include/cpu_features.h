@@ -23,4 +23,11 @@ typedef struct {
 /// The features of this CPU (cached after the first call; thread-safe).
 tk_cpu_features tk_cpu_features_detect(void);
 
+/// 1 when this process may execute AMX Int8 tile instructions: CPUID reports AMX-TILE and
+/// AMX-INT8 and the OS enabled the tile state (XCR0 bits 17, 18), and on Linux the kernel
+/// granted the XTILEDATA state to this process (arch_prctl ARCH_REQ_XCOMP_PERM, confirmed with
+/// ARCH_GET_XCOMP_PERM). Asked once, the first time; the answer is cached (thread-safe).
+/// 0 everywhere else (other CPUs, other operating systems, a refused request).
+int32_t tk_amx_os_granted(void);
+
 #endif

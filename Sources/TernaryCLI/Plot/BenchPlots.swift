@@ -38,7 +38,7 @@ enum BenchPlots {
 
         // Bits per weight per backend (the first measurement of each backend).
         var bits: [(String, Double)] = []
-        for m in ms where !bits.contains(where: { $0.0 == m.backend }) { bits.append((m.backend, m.bitsPerWeight)) }
+        for m in ms where !bits.contains(where: { $0.0 == m.name }) { bits.append((m.name, m.bitsPerWeight)) }
         if !bits.isEmpty {
             let chart = SVGChart.Bars(title: "Storage per weight", yLabel: "bits per weight kept",
                                       categories: bits.map(\.0), series: [("bits / weight", bits.map(\.1))])
@@ -83,13 +83,13 @@ enum BenchPlots {
         }
     }
 
-    static func label(_ m: BenchMeasurement) -> String { m.backend }
+    static func label(_ m: BenchMeasurement) -> String { m.name }
 
     static func seriesByBackend(_ ms: [BenchMeasurement], _ point: (BenchMeasurement) -> (Double, Double)) -> [SVGChart.Series] {
         var names: [String] = []
-        for m in ms where !names.contains(m.backend) { names.append(m.backend) }
+        for m in ms where !names.contains(m.name) { names.append(m.name) }
         return names.map { name in
-            SVGChart.Series(name: name, points: ms.filter { $0.backend == name }.map { let p = point($0); return (x: p.0, y: p.1) })
+            SVGChart.Series(name: name, points: ms.filter { $0.name == name }.map { let p = point($0); return (x: p.0, y: p.1) })
         }
     }
 }
