@@ -2,12 +2,16 @@
 // TernaryKit: ternary-weight (1.58-bit) and binary-weight linear algebra in Swift.
 import PackageDescription
 
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
 let package = Package(
     name: "TernaryKit",
     products: [
         .library(name: "TensorCore", targets: ["TensorCore"]),
         .library(name: "Backends", targets: ["Backends"]),
+        .library(name: "SafeTensors", targets: ["SafeTensors"]),
         .library(name: "Layers", targets: ["Layers"]),
+        .library(name: "BitNet", targets: ["BitNet"]),
         .executable(name: "ternary", targets: ["TernaryCLI"]),
     ],
     dependencies: [
@@ -26,30 +30,39 @@ let package = Package(
         // Small C inner loops with per-function ISA variants (AVX2 / AVX-512 / VNNI),
         // chosen at run time. Everything around them stays in Swift.
         .target(name: "CKernels", path: "Sources/CKernels"),
-        .target(name: "TensorCore", path: "Sources/TensorCore"),
+        // Tensors, ternary matrices, quantization, the backend protocol, threads, CPU features.
+        .target(name: "TensorCore", dependencies: ["CKernels"], path: "Sources/TensorCore"),
+        // The safetensors format (reader, writer, sharded collections) and atomic file writes.
+        .target(name: "SafeTensors", dependencies: ["TensorCore"], path: "Sources/SafeTensors"),
         .target(
             name: "Backends",
             dependencies: ["TensorCore", "COpenBLAS", "CKernels"],
             path: "Sources/Backends"
         ),
+        // Generic model-building blocks (no particular model): Module, BitLinear, attention, ...
         .target(name: "Layers", dependencies: ["TensorCore", "Backends", "CKernels"], path: "Sources/Layers"),
+        // BitNet b1.58: config, model, presets, Hugging Face checkpoints.
+        .target(name: "BitNet", dependencies: ["TensorCore", "SafeTensors", "Backends", "Layers"], path: "Sources/BitNet"),
         .executableTarget(
             name: "TernaryCLI",
             dependencies: [
-                "TensorCore", "Backends", "Layers", "COpenBLAS", "CKernels",
+                "TensorCore", "SafeTensors", "Backends", "Layers", "BitNet", "COpenBLAS", "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/TernaryCLI"
         ),
-        // Examples/: tutorials, one small executable each (see README "Examples").
-        .executableTarget(name: "RSRWalkthrough", dependencies: ["TensorCore", "Backends"], path: "Examples/RSRWalkthrough"),
-        .executableTarget(name: "BackendABTest", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/BackendABTest"),
-        .executableTarget(name: "CustomModel", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/CustomModel"),
-        .executableTarget(name: "Generation", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/Generation"),
-        .executableTarget(name: "CheckpointRoundTrip", dependencies: ["TensorCore", "Backends", "Layers"], path: "Examples/CheckpointRoundTrip"),
+        // Examples/: tutorials, one small executable each (see README "Examples"). They use the
+        // library products only, as a package depending on TernaryKit would.
+        .executableTarget(name: "RSRWalkthrough", dependencies: ["TensorCore", "Backends", argumentParser], path: "Examples/RSRWalkthrough"),
+        .executableTarget(name: "BackendABTest", dependencies: ["TensorCore", "Backends", "Layers", argumentParser], path: "Examples/BackendABTest"),
+        .executableTarget(name: "CustomModel", dependencies: ["TensorCore", "Backends", "Layers", argumentParser], path: "Examples/CustomModel"),
+        .executableTarget(name: "Generation", dependencies: ["TensorCore", "Backends", "Layers", "BitNet", argumentParser], path: "Examples/Generation"),
+        .executableTarget(name: "CheckpointRoundTrip", dependencies: ["TensorCore", "SafeTensors", "Backends", "Layers", "BitNet", argumentParser], path: "Examples/CheckpointRoundTrip"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["TensorCore", "SafeTensors"]),
         .testTarget(name: "BackendsTests", dependencies: ["TensorCore", "Backends", "CKernels"]),
         .testTarget(name: "LayersTests", dependencies: ["TensorCore", "Backends", "Layers"]),
+        .testTarget(name: "BitNetTests", dependencies: ["TensorCore", "SafeTensors", "Backends", "Layers", "BitNet"]),
         .testTarget(name: "CLITests", dependencies: ["TernaryCLI"]),
     ]
 )

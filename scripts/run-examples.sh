@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds every example (Examples/) and runs each on small sizes, then checks that bad command
-# lines are refused with a one-line error. Exits non-zero if any build or check fails; every
-# check runs even after a failure, and a summary lists them all.
+# Builds every example (Examples/) and runs each on small sizes, checks that bad command lines are
+# refused with a one-line error and that --help prints the usage, then builds CustomModel as a
+# separate package (scripts/check-external-example.sh). Exits non-zero if any build or check
+# fails; every check runs even after a failure, and a summary lists them all.
 #
 #   bash scripts/run-examples.sh            # debug build, as CI runs it
 #   CONFIG=release bash scripts/run-examples.sh
@@ -45,7 +46,9 @@ for run in "${runs[@]}"; do
 done
 
 # Bad command lines: each must be refused with exit status 1 and one "error: ..." line on stderr
-# (not a crash with a stack trace, not a silent default). Run directly: milliseconds each.
+# (not a crash with a stack trace, not a silent default, not ArgumentParser's usage block and
+# exit 64: each example's main() reduces parse, validation and run-time errors to that line).
+# Run directly: milliseconds each.
 bad_runs=(
     "RSRWalkthrough --batch abc"
     "RSRWalkthrough --k 0"
@@ -79,11 +82,22 @@ done
 for name in RSRWalkthrough BackendABTest CustomModel Generation CheckpointRoundTrip; do
     usage=$(.build/$CONFIG/$name --help 2>"$err")
     status=$?
-    if [ $status -eq 0 ] && [[ $usage == "usage: $name"* ]] && [ ! -s "$err" ]; then result="ok"; else result="FAILED ($status)"; failures=$((failures + 1)); fi
+    # ArgumentParser's help: "OVERVIEW: ..." then "USAGE: <name> ..." on stdout, nothing on stderr.
+    if [ $status -eq 0 ] && [[ $usage == *"USAGE: $name "* ]] && [ ! -s "$err" ]; then result="ok"; else result="FAILED ($status)"; failures=$((failures + 1)); fi
     line=$(printf '%-12s %7s  %s' "$result" "" "$name --help")
     echo "$line"; summary+=("$line")
 done
 rm -f "$err"
+
+# CustomModel built in a package of its own that depends on this one by path: the public API is enough.
+echo
+echo "== scripts/check-external-example.sh (builds TernaryKit again in a temporary package)"
+t0=$(date +%s.%N)
+bash scripts/check-external-example.sh
+status=$?
+seconds=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+if [ $status -eq 0 ]; then result="ok"; else result="FAILED ($status)"; failures=$((failures + 1)); fi
+summary+=("$(printf '%-12s %6ss  %s' "$result" "$seconds" "CustomModel as an external package")")
 
 echo
 echo "== examples summary ($CONFIG)"

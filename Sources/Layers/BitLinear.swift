@@ -1,81 +1,133 @@
 import Backends
 import TensorCore
 
-/// BitNet b1.58's linear layer: a ternary weight with one scale γ, applied to per-token Int8
-/// activations through a backend's exact integer product:
+/// A linear layer with a ternary weight and one scale γ, applied to per-token Int8 activations
+/// through a backend's exact integer product (BitNet b1.58's BitLinear):
 /// `y = (W_t · x_q) · γ / s` with `s = 127 / max|x|` per token (`ActivationQuantizer`).
 ///
 /// All floating-point work after the product is one multiply per output, so for the same input
-/// every backend gives bit-identical outputs. The layer keeps its `TernaryMatrix` so that
-/// `prepare(backend:context:)` can re-prepare it for another backend at run time.
-/// A row holding a non-finite value gives a row of NaN outputs.
+/// every backend gives bit-identical outputs. The layer keeps its `TernaryMatrix` so that a
+/// backend can be swapped at run time (`prepare(backend:context:)`, `Module.setBackend`).
+///
+/// The kernel is prepared lazily: when a backend is set, or on the first product after the
+/// weight changed. A layer built from a shape alone holds zeros until a weight is set (a loader's
+/// job). A row holding a non-finite value gives a row of NaN outputs.
 public final class BitLinear: Module {
-    /// The ternary weight and its scale γ (the effective weight is `γ · W_t`).
-    public private(set) var weight: TernaryMatrix
-    /// The prepared product of the current backend.
-    public private(set) var kernel: any LinearKernel
-    /// The backend that prepared `kernel`.
+    /// Output width (rows of the weight).
+    public let outFeatures: Int
+    /// Input width (columns of the weight).
+    public let inFeatures: Int
+    private var storedWeight: TernaryMatrix?
+    private var preparedKernel: (any LinearKernel)?
+    /// The backend that prepares (or prepared) the kernel.
     public private(set) var backend: any LinearBackend
+    /// The thread count the kernel is prepared for.
+    public private(set) var context: ComputeContext
     /// Scratch shared with the rest of the model (or private to this layer).
-    let workspace: Workspace
+    public let workspace: Workspace
 
-    /// Input width.
-    public var inFeatures: Int { weight.inFeatures }
-    /// Output width.
-    public var outFeatures: Int { weight.outFeatures }
-    /// The thread count the kernel was prepared for.
-    public var context: ComputeContext { kernel.context }
-
-    /// A layer with a ternary weight, prepared by `backend` for `context`.
-    /// - Throws: the backend's `prepare` error.
-    public init(weight: TernaryMatrix, backend: any LinearBackend = NaiveBackend(),
+    /// A layer of the given shape with all-zero weights (scale 1) until ``setWeight(_:)`` or
+    /// `setParameter` provides them: what a model skeleton holds before a checkpoint is read.
+    /// - Parameters:
+    ///   - outFeatures: rows of the weight (the output width).
+    ///   - inFeatures: columns of the weight (the input width).
+    ///   - backend: the backend of the product; nil picks `BackendRegistry.defaultBackend`.
+    ///   - context: the thread count of the product.
+    ///   - workspace: scratch to share with other layers of the same model (a new one if nil).
+    /// - Throws: `.invalidShape` for a non-positive size or an input wider than exact Int32 products allow.
+    public init(outFeatures: Int, inFeatures: Int, backend: (any LinearBackend)? = nil,
                 context: ComputeContext = .singleThreaded, workspace: Workspace? = nil) throws {
-        self.weight = weight
-        self.backend = backend
-        self.kernel = try backend.prepare(weight, context: context)
+        try TernaryMatrix.checkShape(outFeatures: outFeatures, inFeatures: inFeatures)
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
+        self.backend = backend ?? BackendRegistry.defaultBackend
+        self.context = context
         self.workspace = workspace ?? Workspace()
+    }
+
+    /// A layer with a ternary weight; the kernel is prepared by `backend` at once.
+    /// - Throws: the backend's `prepare` error.
+    public convenience init(weight: TernaryMatrix, backend: (any LinearBackend)? = nil,
+                            context: ComputeContext = .singleThreaded, workspace: Workspace? = nil) throws {
+        try self.init(outFeatures: weight.outFeatures, inFeatures: weight.inFeatures, backend: backend,
+                      context: context, workspace: workspace)
+        storedWeight = weight
+        try prepareKernel()
     }
 
     /// A layer from Float weights (`outFeatures × inFeatures`, row-major), ternarized by
     /// BitNet's absmean rule (`TernaryMatrix(absmean:)`).
     /// - Throws: shape and value errors of the ternarization; the backend's `prepare` error.
     public convenience init(floatWeights: [Float], outFeatures: Int, inFeatures: Int,
-                            backend: any LinearBackend = NaiveBackend(), context: ComputeContext = .singleThreaded,
+                            backend: (any LinearBackend)? = nil, context: ComputeContext = .singleThreaded,
                             workspace: Workspace? = nil) throws {
         try self.init(weight: TernaryMatrix(absmean: floatWeights, outFeatures: outFeatures, inFeatures: inFeatures),
                       backend: backend, context: context, workspace: workspace)
     }
 
+    /// The ternary weight and its scale γ (the effective weight is `γ · W_t`); zeros with scale 1
+    /// until a weight is set.
+    public var weight: TernaryMatrix {
+        if let w = storedWeight { return w }
+        // Valid by construction (the shape was checked in init).
+        return try! TernaryMatrix(outFeatures: outFeatures, inFeatures: inFeatures,
+                                  values: [Int8](repeating: 0, count: outFeatures * inFeatures), scale: 1)
+    }
+
+    /// Whether a kernel for the current weight, backend and context is ready.
+    public var isPrepared: Bool { preparedKernel != nil }
+
+    /// The prepared product, preparing it first if needed.
+    /// - Throws: the backend's `prepare` error.
+    public func kernel() throws -> any LinearKernel {
+        if let k = preparedKernel { return k }
+        try prepareKernel()
+        return preparedKernel!
+    }
+
+    /// Prepares the kernel for the current weight with the current backend and context.
+    /// - Throws: the backend's `prepare` error (the layer then has no kernel).
+    public func prepareKernel() throws {
+        preparedKernel = try backend.prepare(weight, context: context)
+    }
+
     /// Re-prepares the weight for `backend` and `context` (once); the old kernel is released.
-    /// - Throws: the backend's `prepare` error (the layer then keeps its old backend).
+    /// - Throws: the backend's `prepare` error (the layer then keeps its old backend and kernel).
     public func prepare(backend: any LinearBackend, context: ComputeContext) throws {
         let k = try backend.prepare(weight, context: context)
-        self.kernel = k
-        self.backend = backend
+        install(k, backend: backend)
     }
 
     /// Installs a kernel prepared elsewhere (in parallel, by `Module.setBackend`) from `weight`.
     func install(_ k: any LinearKernel, backend: any LinearBackend) {
         precondition(k.outFeatures == outFeatures && k.inFeatures == inFeatures)
-        kernel = k
+        preparedKernel = k
         self.backend = backend
+        context = k.context
     }
 
-    /// Replaces the weight (same shape) and prepares it with the current backend.
-    /// - Throws: `.invalidShape` for another shape; the backend's `prepare` error.
+    /// Replaces the weight (same shape). A prepared kernel is dropped and prepared again on the
+    /// next product (or by `Module.prepareKernels`).
+    /// - Throws: `.invalidShape` for another shape.
     public func setWeight(_ w: TernaryMatrix) throws {
         guard w.outFeatures == outFeatures, w.inFeatures == inFeatures else {
             throw TernaryKitError.invalidShape("weight \(w.outFeatures)×\(w.inFeatures) for a \(outFeatures)×\(inFeatures) BitLinear")
         }
-        let k = try backend.prepare(w, context: context)
-        weight = w
-        kernel = k
+        storedWeight = w
+        preparedKernel = nil
     }
 
     /// One tensor, `weight`: the ternary matrix a checkpoint stores under `<path>.weight`.
-    public override var parameterNames: [String] { ["weight"] }
+    public override var parameterSpecs: [(name: String, spec: ParameterSpec)] {
+        [("weight", .ternary(outFeatures: outFeatures, inFeatures: inFeatures))]
+    }
 
-    /// Replaces `weight` with a `.ternary` value of the same shape and re-prepares it with the current backend.
+    /// The weight as a `.ternary` value.
+    public override func parameter(_ name: String) -> ParameterValue? {
+        name == "weight" ? .ternary(weight) : nil
+    }
+
+    /// Replaces `weight` with a `.ternary` value of the same shape.
     /// - Throws: `.invalidArgument` for another name or kind of value; ``setWeight(_:)``'s errors.
     public override func setParameter(_ name: String, _ value: ParameterValue) throws {
         guard name == "weight", case .ternary(let m) = value else {
@@ -84,42 +136,48 @@ public final class BitLinear: Module {
         try setWeight(m)
     }
 
-    /// The kernel's layout in bytes, so it reflects the backend's format (2 bits per weight, RSR index, ...).
-    public override var parameterBytes: Int { kernel.storageBytes }
+    /// The kernel's layout in bytes, so it reflects the backend's format (2 bits per weight, RSR
+    /// index, ...); the Int8 values kept for re-preparation when no kernel is prepared yet.
+    public override var parameterBytes: Int { preparedKernel?.storageBytes ?? outFeatures * inFeatures }
 
     /// Shape, backend (and `k` when the backend has one) and bytes: what a model summary prints per projection.
     public override var summary: String {
-        "BitLinear \(outFeatures)x\(inFeatures) [\(kernel.backendName)\(kernel.k.map { ", k=\($0)" } ?? "")] \(formatBytes(kernel.storageBytes))"
+        let k = preparedKernel?.k.map { ", k=\($0)" } ?? ""
+        return "BitLinear \(outFeatures)x\(inFeatures) [\(backend.name)\(k)\(isPrepared ? "" : ", not prepared")] \(formatBytes(parameterBytes))"
     }
 
-    /// `batch` rows of `x` (`batch × inFeatures`) → `y` (`batch × outFeatures`).
-    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, batch: Int, into y: UnsafeMutableBufferPointer<Float>) {
-        precondition(x.count >= batch * inFeatures, "BitLinear: x too small")
-        let q = workspace.quantized(count: batch * inFeatures)
-        let s = workspace.scales(count: batch)
-        LayerKernels.quantize(x, rows: batch, columns: inFeatures, into: q, scales: s, threads: context.threads)
-        applyQuantized(UnsafeBufferPointer(q), scales: UnsafeBufferPointer(s), batch: batch, into: y)
+    /// `rows` rows of `x` (`rows × inFeatures`) → `y` (`rows × outFeatures`).
+    /// - Throws: the backend's `prepare` error when the kernel is prepared here.
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>) throws {
+        precondition(x.count >= rows * inFeatures, "BitLinear: x too small")
+        let q = workspace.quantized(count: rows * inFeatures)
+        let s = workspace.scales(count: rows)
+        LayerKernels.quantize(x, rows: rows, columns: inFeatures, into: q, scales: s, threads: context.threads)
+        try applyQuantized(UnsafeBufferPointer(q), scales: UnsafeBufferPointer(s), rows: rows, into: y)
     }
 
     /// The product for activations already quantized (several layers reading the same input,
-    /// such as q/k/v or gate/up, quantize it once).
-    public func applyQuantized(_ q: UnsafeBufferPointer<Int8>, scales: UnsafeBufferPointer<Float>, batch: Int,
-                               into y: UnsafeMutableBufferPointer<Float>) {
-        let acc = workspace.accumulators(count: batch * outFeatures)
-        kernel.apply(q, batch: batch, into: acc)
-        LayerKernels.dequantize(UnsafeBufferPointer(acc), rows: batch, columns: outFeatures, activationScales: scales,
-                                weightScale: weight.scale, threads: context.threads, into: y)
+    /// such as q/k/v or gate/up, quantize it once): `q` holds `rows × inFeatures` Int8 values,
+    /// `scales` one activation scale per row (`ActivationQuantizer`).
+    /// - Throws: the backend's `prepare` error when the kernel is prepared here.
+    public func applyQuantized(_ q: UnsafeBufferPointer<Int8>, scales: UnsafeBufferPointer<Float>, rows: Int,
+                               into y: UnsafeMutableBufferPointer<Float>) throws {
+        let kernel = try kernel()
+        let acc = workspace.accumulators(count: rows * outFeatures)
+        kernel.apply(q, batch: rows, into: acc)
+        LayerKernels.dequantize(UnsafeBufferPointer(acc), rows: rows, columns: outFeatures, activationScales: scales,
+                                weightScale: kernel.scale, threads: context.threads, into: y)
     }
 
     /// Array convenience: `x` holds a positive multiple of `inFeatures` values.
-    /// - Throws: `.lengthMismatch` otherwise.
+    /// - Throws: `.lengthMismatch` otherwise; the backend's `prepare` error.
     public func callAsFunction(_ x: [Float]) throws -> [Float] {
         guard !x.isEmpty, x.count % inFeatures == 0 else {
             throw TernaryKitError.lengthMismatch(expected: inFeatures, actual: x.count, what: "BitLinear input (a multiple of inFeatures)")
         }
-        let batch = x.count / inFeatures
-        var y = [Float](repeating: 0, count: batch * outFeatures)
-        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { self(xp, batch: batch, into: $0) } }
+        let rows = x.count / inFeatures
+        var y = [Float](repeating: 0, count: rows * outFeatures)
+        try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { try self(xp, rows: rows, into: $0) } }
         return y
     }
 }

@@ -1,7 +1,10 @@
 import TensorCore
 
-/// One BitNet b1.58 decoder layer (pre-norm, residual):
+/// One pre-norm transformer decoder layer with residual connections (Llama, BitNet b1.58):
 /// `h = x + self_attn(input_layernorm(x))`, `out = h + mlp(post_attention_layernorm(h))`.
+///
+/// The feed-forward is any ``FeedForwardBlock``: the library's `GatedFeedForward` or a block of
+/// your own. Children use the Hugging Face Llama keys.
 public final class DecoderBlock: Module {
     /// The norm before attention (`input_layernorm`).
     public let inputNorm: RMSNorm
@@ -10,16 +13,23 @@ public final class DecoderBlock: Module {
     /// The norm before the feed-forward (`post_attention_layernorm`).
     public let postAttentionNorm: RMSNorm
     /// The feed-forward branch (`mlp`).
-    public let feedForward: GatedFeedForward
-    let workspace: Workspace
+    public let feedForward: any FeedForwardBlock
+    /// Scratch shared with the rest of the model (the block's norm output and branch output).
+    public let workspace: Workspace
 
-    init(inputNorm: RMSNorm, attention: GroupedQueryAttention, postAttentionNorm: RMSNorm,
-         feedForward: GatedFeedForward, workspace: Workspace) {
+    /// A block from its parts; `workspace` should be the one its attention uses.
+    /// - Throws: `.invalidShape` when the norms' widths differ from the attention's input width.
+    public init(inputNorm: RMSNorm, attention: GroupedQueryAttention, postAttentionNorm: RMSNorm,
+                feedForward: any FeedForwardBlock, workspace: Workspace? = nil) throws {
+        guard inputNorm.dimensions == attention.qProj.inFeatures, postAttentionNorm.dimensions == inputNorm.dimensions else {
+            throw TernaryKitError.invalidShape(
+                "decoder block: norms of \(inputNorm.dimensions) and \(postAttentionNorm.dimensions) features around attention over \(attention.qProj.inFeatures)")
+        }
         self.inputNorm = inputNorm
         self.attention = attention
         self.postAttentionNorm = postAttentionNorm
         self.feedForward = feedForward
-        self.workspace = workspace
+        self.workspace = workspace ?? attention.workspace
     }
 
     /// The two norms, attention and feed-forward, under their Hugging Face keys.
@@ -31,25 +41,27 @@ public final class DecoderBlock: Module {
     /// Just the kind: the block's parts print their own lines.
     public override var summary: String { "DecoderBlock" }
 
-    /// The residual connection `x += branch`.
-    static func add(_ branch: UnsafeMutableBufferPointer<Float>, into x: UnsafeMutableBufferPointer<Float>, threads: Int) {
-        let b = SendableConstPointer(UnsafeBufferPointer(branch)), xs = SendablePointer(x)
+    /// The residual connection `x += branch`, split over `threads` threads.
+    public static func addResidual(_ branch: UnsafeBufferPointer<Float>, into x: UnsafeMutableBufferPointer<Float>, threads: Int) {
+        precondition(x.count >= branch.count)
+        let b = SendableConstPointer(branch), xs = SendablePointer(x)
         Parallel.forEachChunk(count: branch.count, threads: threads, granularity: 64, minimumWork: 1 << 16) { range in
             for i in range { xs.base[i] += b.base[i] }
         }
     }
 
-    /// Updates the hidden states `x` (`count × hidden`) in place, appending to `cache`.
-    func callAsFunction(_ x: UnsafeMutableBufferPointer<Float>, count: Int, cache: KVCache) {
-        let n = count * inputNorm.dimensions
+    /// Updates the hidden states `x` (`rows × hidden`) in place, appending to `cache`.
+    /// - Throws: the attention's errors (a full cache), a projection's `prepare` error.
+    public func callAsFunction(_ x: UnsafeMutableBufferPointer<Float>, rows: Int, cache: KVCache) throws {
+        let n = rows * inputNorm.dimensions
         let normed = workspace.floats(.normed, count: n)
         let branch = workspace.floats(.projection, count: n)
         let threads = attention.threads
-        inputNorm(UnsafeBufferPointer(x), rows: count, into: normed, threads: threads)
-        attention(UnsafeBufferPointer(normed), count: count, cache: cache, into: branch)
-        DecoderBlock.add(branch, into: x, threads: threads)
-        postAttentionNorm(UnsafeBufferPointer(x), rows: count, into: normed, threads: threads)
-        feedForward(UnsafeBufferPointer(normed), count: count, into: branch)
-        DecoderBlock.add(branch, into: x, threads: threads)
+        inputNorm(UnsafeBufferPointer(x), rows: rows, into: normed, threads: threads)
+        try attention(UnsafeBufferPointer(normed), rows: rows, cache: cache, into: branch)
+        DecoderBlock.addResidual(UnsafeBufferPointer(branch), into: x, threads: threads)
+        postAttentionNorm(UnsafeBufferPointer(x), rows: rows, into: normed, threads: threads)
+        try feedForward(UnsafeBufferPointer(normed), rows: rows, into: branch)
+        DecoderBlock.addResidual(UnsafeBufferPointer(branch), into: x, threads: threads)
     }
 }

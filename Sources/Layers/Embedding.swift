@@ -11,8 +11,8 @@ public final class Embedding: Module {
     public let vocabularySize: Int
     /// Values per row: the model's hidden size.
     public let dimensions: Int
-    /// Called after `setParameter` replaces the table (the model re-ties the LM head here).
-    var onWeightChange: (() throws -> Void)?
+    /// Called after the table is replaced (a model with a tied LM head rebuilds the head here).
+    public var onWeightChange: (() throws -> Void)?
 
     /// An embedding table from `weight` (`vocabularySize × dimensions` values).
     /// - Throws: `.invalidShape` for non-positive sizes, `.lengthMismatch` for a wrong count.
@@ -28,8 +28,23 @@ public final class Embedding: Module {
         self.dimensions = dimensions
     }
 
+    /// An all-zero table of the given shape, to be filled by `setParameter` (a loader's job).
+    /// - Throws: `.invalidShape` for non-positive sizes or a table too large to address.
+    public convenience init(vocabularySize: Int, dimensions: Int) throws {
+        guard vocabularySize > 0, dimensions > 0, !vocabularySize.multipliedReportingOverflow(by: dimensions).overflow else {
+            throw TernaryKitError.invalidShape("embedding \(vocabularySize)×\(dimensions)")
+        }
+        try self.init(weight: [Float](repeating: 0, count: vocabularySize * dimensions), vocabularySize: vocabularySize,
+                      dimensions: dimensions)
+    }
+
     /// One tensor, `weight`: the table a checkpoint stores as `<path>.weight`.
-    public override var parameterNames: [String] { ["weight"] }
+    public override var parameterSpecs: [(name: String, spec: ParameterSpec)] {
+        [("weight", .floats(shape: [vocabularySize, dimensions]))]
+    }
+
+    /// The table as a `.floats` value.
+    public override func parameter(_ name: String) -> ParameterValue? { name == "weight" ? .floats(weight) : nil }
 
     /// Replaces the table with a `.floats` value of the same length (and re-ties the LM head when tied).
     /// - Throws: `.invalidArgument` for another name or kind, `.lengthMismatch` for a wrong count, or the re-tying's error.

@@ -14,8 +14,10 @@ public final class KVCache {
     public let capacity: Int
     /// The number of positions held (the next token's position).
     public internal(set) var length = 0
-    let keys: UnsafeMutableBufferPointer<Float>
-    let values: UnsafeMutableBufferPointer<Float>
+    /// `[kvHeads][capacity][headDimension]` keys; positions `0 ..< length` are valid.
+    public let keys: UnsafeMutableBufferPointer<Float>
+    /// `[kvHeads][capacity][headDimension]` values, laid out like ``keys``.
+    public let values: UnsafeMutableBufferPointer<Float>
 
     /// - Throws: `.invalidArgument` for non-positive sizes.
     public init(kvHeads: Int, headDimension: Int, capacity: Int) throws {
@@ -45,7 +47,7 @@ public final class KVCache {
 
     /// Stores `count` positions of keys and values, each row `kvHeads × headDimension` as the
     /// projections produce them, at positions `length ..< length + count`.
-    func append(keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, count: Int) {
+    public func append(keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, count: Int) {
         precondition(length + count <= capacity, "KV cache overflow")
         let d = headDimension, row = kvHeads * d
         for t in 0..<count {

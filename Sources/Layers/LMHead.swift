@@ -17,7 +17,7 @@ public final class LMHead: Module {
     /// Threads the vocabulary rows of a product are split across (changed by the model's `setContext`).
     public var threads: Int
     /// `vocabularySize × dimensions` Float32 (the embedding table when tied).
-    private(set) var weight: [Float]
+    public private(set) var weight: [Float]
     /// The `int8` form: values in [-127, 127] and one scale per row (`w ≈ q · rowScale`).
     private(set) var quantizedWeight: [Int8] = []
     private(set) var rowScales: [Float] = []
@@ -26,9 +26,35 @@ public final class LMHead: Module {
     private(set) var groupScales: [Float] = []
     /// Weights per scale in the `int4` format.
     public static let int4GroupSize = 32
-    let workspace: Workspace
+    /// Scratch shared with the rest of the model.
+    public let workspace: Workspace
 
-    init(weight: [Float], vocabularySize: Int, dimensions: Int, format: LMHeadFormat, tied: Bool,
+    /// A head from its Float32 weight (`vocabularySize × dimensions`, row-major), building the
+    /// quantized copy that `format` needs.
+    /// - Parameters:
+    ///   - weight: `vocabularySize × dimensions` Float32 values, row-major.
+    ///   - vocabularySize: rows (logits per position).
+    ///   - dimensions: columns (the hidden size).
+    ///   - format: the weight format products read.
+    ///   - tied: true when `weight` is the token embedding (no `lm_head.weight` parameter then).
+    ///   - threads: threads the vocabulary rows of a product are split across.
+    ///   - workspace: scratch to share with the other layers of the model (a new one if nil).
+    /// - Throws: `.invalidShape` / `.lengthMismatch` for inconsistent sizes; `.invalidArgument`
+    ///   for `int4` with a width that is not a multiple of 32.
+    public convenience init(weight: [Float], vocabularySize: Int, dimensions: Int, format: LMHeadFormat = .float32,
+                            tied: Bool = false, threads: Int = 1, workspace: Workspace? = nil) throws {
+        guard vocabularySize > 0, dimensions > 0 else { throw TernaryKitError.invalidShape("LM head \(vocabularySize)×\(dimensions)") }
+        guard weight.count == vocabularySize * dimensions else {
+            throw TernaryKitError.lengthMismatch(expected: vocabularySize * dimensions, actual: weight.count, what: "LM head weight")
+        }
+        guard format != .int4 || dimensions % LMHead.int4GroupSize == 0 else {
+            throw TernaryKitError.invalidArgument("int4 LM head needs a width that is a multiple of \(LMHead.int4GroupSize), got \(dimensions)")
+        }
+        self.init(validWeight: weight, vocabularySize: vocabularySize, dimensions: dimensions, format: format, tied: tied,
+                  threads: max(1, threads), workspace: workspace ?? Workspace())
+    }
+
+    init(validWeight weight: [Float], vocabularySize: Int, dimensions: Int, format: LMHeadFormat, tied: Bool,
          threads: Int, workspace: Workspace) {
         self.weight = weight
         self.vocabularySize = vocabularySize
@@ -41,9 +67,13 @@ public final class LMHead: Module {
         rebuild()
     }
 
-    /// Replaces the Float weight (the model calls this when the tied embedding changes).
-    func setWeight(_ w: [Float]) {
-        precondition(w.count == vocabularySize * dimensions)
+    /// Replaces the Float weight and rebuilds the current format (a model calls this when the
+    /// tied embedding changes).
+    /// - Throws: `.lengthMismatch` for a wrong count.
+    public func setWeight(_ w: [Float]) throws {
+        guard w.count == vocabularySize * dimensions else {
+            throw TernaryKitError.lengthMismatch(expected: vocabularySize * dimensions, actual: w.count, what: "LM head weight")
+        }
         weight = w
         rebuild()
     }
@@ -120,7 +150,12 @@ public final class LMHead: Module {
     }
 
     /// `weight` when untied; nothing when tied (the embedding's table is loaded instead).
-    public override var parameterNames: [String] { tied ? [] : ["weight"] }
+    public override var parameterSpecs: [(name: String, spec: ParameterSpec)] {
+        tied ? [] : [("weight", .floats(shape: [vocabularySize, dimensions]))]
+    }
+
+    /// The Float32 weight of an untied head as a `.floats` value.
+    public override func parameter(_ name: String) -> ParameterValue? { !tied && name == "weight" ? .floats(weight) : nil }
 
     /// Replaces an untied head's weight with a `.floats` value of `vocabularySize × dimensions` values and rebuilds the current format.
     /// - Throws: `.invalidArgument` when tied or for another name or kind, `.lengthMismatch` for a wrong count.
@@ -128,10 +163,7 @@ public final class LMHead: Module {
         guard !tied, name == "weight", case .floats(let w) = value else {
             throw TernaryKitError.invalidArgument("LMHead\(tied ? " (tied to the embedding)" : "") takes no parameter '\(name)' of this kind")
         }
-        guard w.count == vocabularySize * dimensions else {
-            throw TernaryKitError.lengthMismatch(expected: vocabularySize * dimensions, actual: w.count, what: "lm_head weight")
-        }
-        setWeight(w)
+        try setWeight(w)
     }
 
     /// Bytes this head reads per token (and keeps beyond a tied embedding).
@@ -148,7 +180,7 @@ public final class LMHead: Module {
 
     /// Shape, format (with the C variant of quantized formats), tying and bytes read per token.
     public override var summary: String {
-        let variant = format == .int8 ? " " + LayerKernels.gemvI8.variant : (format == .int4 ? " " + LayerKernels.gemvQ4.variant : "")
+        let variant = format == .int8 ? " " + LayerKernels.gemv.rawValue : (format == .int4 ? " " + LayerKernels.gemv.rawValue : "")
         return "LMHead \(vocabularySize)x\(dimensions) [\(format.rawValue)\(variant)\(tied ? ", tied" : "")] \(formatBytes(bytesPerToken)) read per token"
     }
 
@@ -174,7 +206,7 @@ public final class LMHead: Module {
             let qs = workspace.scales(count: rows)
             LayerKernels.quantize(h, rows: rows, columns: n, into: qx, scales: qs, threads: threads)
             let acc = workspace.accumulators(count: v)
-            let gemv = LayerKernels.gemvI8.function
+            let gemv = LayerKernels.gemv.gemvI8
             let a = SendablePointer(acc)
             quantizedWeight.withUnsafeBufferPointer { wb in
                 rowScales.withUnsafeBufferPointer { sb in
@@ -194,7 +226,7 @@ public final class LMHead: Module {
             let qx = workspace.quantized(count: rows * n)
             let qs = workspace.scales(count: rows)
             LayerKernels.quantize(h, rows: rows, columns: n, into: qx, scales: qs, threads: threads)
-            let gemv = LayerKernels.gemvQ4.function
+            let gemv = LayerKernels.gemv.gemvQ4
             let groups = n / LMHead.int4GroupSize
             packedWeight.withUnsafeBufferPointer { wb in
                 groupScales.withUnsafeBufferPointer { sb in

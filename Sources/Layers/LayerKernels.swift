@@ -2,81 +2,113 @@ import Backends
 import CKernels
 import TensorCore
 
-/// The C inner loops the layers use (attention dot / axpy, the LM head GEMVs), bound once to the
-/// best variant this CPU runs.
-///
-/// The choice is made here, from `CPUFeatures.detected`, rather than inside the C: the same
-/// process always uses the same variant, so every product sums in one fixed order and results do
-/// not depend on batching or on the backend of the ternary layers.
-enum LayerKernels {
-    typealias Dot = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, Int64) -> Float
-    typealias Axpy = @convention(c) (UnsafeMutablePointer<Float>?, Float, UnsafePointer<Float>?, Int64) -> Void
-    typealias GemvI8 = @convention(c) (UnsafePointer<Int8>?, UnsafePointer<Int8>?, Int64, Int64, UnsafeMutablePointer<Int32>?) -> Void
+/// The C implementations of the layers' vector loops (attention dot / axpy, per-row activation
+/// quantization), chosen at run time like every kernel family (`KernelVariant`).
+public enum VectorKernelVariant: String, KernelVariant {
+    /// Plain C: any CPU.
+    case portable
+    /// AVX2 + FMA.
+    case avx2
+    /// AVX-512 F/BW.
+    case avx512
+
+    /// Whether a CPU with `features` can execute this variant.
+    public func isSupported(by features: CPUFeatures) -> Bool {
+        switch self {
+        case .portable: return true
+        case .avx2: return features.avx2 && features.fma
+        case .avx512: return features.avx512f && features.avx512bw && features.avx2 && features.fma
+        }
+    }
+
+    public typealias Dot = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, Int64) -> Float
+    public typealias Axpy = @convention(c) (UnsafeMutablePointer<Float>?, Float, UnsafePointer<Float>?, Int64) -> Void
+    public typealias QuantizeRow = @convention(c) (UnsafePointer<Float>?, Int64, UnsafeMutablePointer<Int8>?) -> Float
 
     /// Float32 dot product.
-    static let dot: Dot = {
-        let f = CPUFeatures.detected
-        if f.avx512f { return tk_dot_f32_avx512 }
-        if f.avx2 && f.fma { return tk_dot_f32_avx2 }
-        return tk_dot_f32_portable
-    }()
+    public var dot: Dot {
+        switch self {
+        case .portable: return tk_dot_f32_portable
+        case .avx2: return tk_dot_f32_avx2
+        case .avx512: return tk_dot_f32_avx512
+        }
+    }
 
     /// `y += alpha · x` in Float32.
-    static let axpy: Axpy = {
-        let f = CPUFeatures.detected
-        if f.avx512f { return tk_axpy_f32_avx512 }
-        if f.avx2 && f.fma { return tk_axpy_f32_avx2 }
-        return tk_axpy_f32_portable
-    }()
-
-    /// The exact Int8 × Int8 → Int32 GEMV of the Int8 LM head, and the name of the variant.
-    static let gemvI8: (function: GemvI8, variant: String) = {
-        let f = CPUFeatures.detected
-        if f.avx512vnni && f.avx512vl && f.avx2 { return (tk_gemv_i8_avx512vnni, "avx512vnni") }
-        if f.avxvnni && f.avx2 { return (tk_gemv_i8_avxvnni, "avxvnni") }
-        if f.avx2 { return (tk_gemv_i8_avx2, "avx2") }
-        return (tk_gemv_i8_portable, "portable")
-    }()
-
-    typealias GemvQ4 = @convention(c) (UnsafePointer<UInt8>?, UnsafePointer<Float>?, UnsafePointer<Int8>?, Int64, Int64, UnsafeMutablePointer<Float>?) -> Void
-
-    /// The 4-bit grouped GEMV of the `int4` LM head, and the name of the variant.
-    static let gemvQ4: (function: GemvQ4, variant: String) = {
-        let f = CPUFeatures.detected
-        if f.avx512vnni && f.avx512vl && f.avx2 && f.fma { return (tk_gemv_q4_avx512vnni, "avx512vnni") }
-        if f.avxvnni && f.avx2 && f.fma { return (tk_gemv_q4_avxvnni, "avxvnni") }
-        if f.avx2 && f.fma { return (tk_gemv_q4_avx2, "avx2") }
-        return (tk_gemv_q4_portable, "portable")
-    }()
-
-    /// Every 4-bit GEMV variant this CPU can run, by name (for tests).
-    static var runnableGemvQ4: [(name: String, function: GemvQ4)] {
-        let f = CPUFeatures.detected
-        var out: [(String, GemvQ4)] = [("portable", tk_gemv_q4_portable)]
-        if f.avx2 && f.fma { out.append(("avx2", tk_gemv_q4_avx2)) }
-        if f.avxvnni && f.avx2 && f.fma { out.append(("avxvnni", tk_gemv_q4_avxvnni)) }
-        if f.avx512vnni && f.avx512vl && f.avx2 && f.fma { out.append(("avx512vnni", tk_gemv_q4_avx512vnni)) }
-        return out
+    public var axpy: Axpy {
+        switch self {
+        case .portable: return tk_axpy_f32_portable
+        case .avx2: return tk_axpy_f32_avx2
+        case .avx512: return tk_axpy_f32_avx512
+        }
     }
-
-    typealias QuantizeRow = @convention(c) (UnsafePointer<Float>?, Int64, UnsafeMutablePointer<Int8>?) -> Float
 
     /// Per-row absmax Int8 quantization (bit-identical to `ActivationQuantizer.quantize`).
-    static let quantizeRow: QuantizeRow = {
-        let f = CPUFeatures.detected
-        if f.avx512f && f.avx512bw { return tk_quantize_row_avx512 }
-        if f.avx2 && f.fma { return tk_quantize_row_avx2 }
-        return tk_quantize_row_portable
-    }()
-
-    /// Every quantization variant this CPU can run, by name (for tests).
-    static var runnableQuantizeRow: [(name: String, function: QuantizeRow)] {
-        let f = CPUFeatures.detected
-        var out: [(String, QuantizeRow)] = [("portable", tk_quantize_row_portable)]
-        if f.avx2 && f.fma { out.append(("avx2", tk_quantize_row_avx2)) }
-        if f.avx512f && f.avx512bw { out.append(("avx512", tk_quantize_row_avx512)) }
-        return out
+    public var quantizeRow: QuantizeRow {
+        switch self {
+        case .portable: return tk_quantize_row_portable
+        case .avx2: return tk_quantize_row_avx2
+        case .avx512: return tk_quantize_row_avx512
+        }
     }
+}
+
+/// The C implementations of the quantized LM head GEMVs (exact Int8, 4-bit grouped).
+public enum GemvKernelVariant: String, KernelVariant {
+    /// Plain C: any CPU.
+    case portable
+    /// AVX2 (+ FMA): `vpmaddubsw`.
+    case avx2
+    /// AVX-VNNI (256-bit `vpdpbusd`).
+    case avxvnni
+    /// AVX-512 VNNI (`vpdpbusd` on 256-bit vectors with the EVEX encoding).
+    case avx512vnni
+
+    /// Whether a CPU with `features` can execute this variant.
+    public func isSupported(by features: CPUFeatures) -> Bool {
+        switch self {
+        case .portable: return true
+        case .avx2: return features.avx2 && features.fma
+        case .avxvnni: return features.avxvnni && features.avx2 && features.fma
+        case .avx512vnni: return features.avx512vnni && features.avx512vl && features.avx2 && features.fma
+        }
+    }
+
+    public typealias GemvI8 = @convention(c) (UnsafePointer<Int8>?, UnsafePointer<Int8>?, Int64, Int64, UnsafeMutablePointer<Int32>?) -> Void
+    public typealias GemvQ4 = @convention(c) (UnsafePointer<UInt8>?, UnsafePointer<Float>?, UnsafePointer<Int8>?, Int64, Int64, UnsafeMutablePointer<Float>?) -> Void
+
+    /// The exact Int8 × Int8 → Int32 GEMV of the Int8 LM head.
+    public var gemvI8: GemvI8 {
+        switch self {
+        case .portable: return tk_gemv_i8_portable
+        case .avx2: return tk_gemv_i8_avx2
+        case .avxvnni: return tk_gemv_i8_avxvnni
+        case .avx512vnni: return tk_gemv_i8_avx512vnni
+        }
+    }
+
+    /// The 4-bit grouped GEMV of the `int4` LM head.
+    public var gemvQ4: GemvQ4 {
+        switch self {
+        case .portable: return tk_gemv_q4_portable
+        case .avx2: return tk_gemv_q4_avx2
+        case .avxvnni: return tk_gemv_q4_avxvnni
+        case .avx512vnni: return tk_gemv_q4_avx512vnni
+        }
+    }
+}
+
+/// The C inner loops the layers use, bound once to the best variant this CPU runs.
+///
+/// The choice is made once per process rather than per call: the same process always uses the
+/// same variant, so every product sums in one fixed order and results do not depend on batching
+/// or on the backend of the ternary layers.
+enum LayerKernels {
+    static let vector = VectorKernelVariant.best
+    static let gemv = GemvKernelVariant.best
+    static let dot = vector.dot
+    static let axpy = vector.axpy
+    static let quantizeRow = vector.quantizeRow
 
     /// `ActivationQuantizer.quantize` with the C row loop, rows split over `threads` threads
     /// (a 128-token prefill quantizes ~56 M activations; the Swift loop spends ~0.3 s on it).
@@ -103,15 +135,5 @@ enum LayerKernels {
                 weightScale: weightScale,
                 into: UnsafeMutableBufferPointer(start: yp.base + range.lowerBound * columns, count: range.count * columns))
         }
-    }
-
-    /// Every Int8 GEMV variant this CPU can run, by name (for tests against the portable one).
-    static var runnableGemvI8: [(name: String, function: GemvI8)] {
-        let f = CPUFeatures.detected
-        var out: [(String, GemvI8)] = [("portable", tk_gemv_i8_portable)]
-        if f.avx2 { out.append(("avx2", tk_gemv_i8_avx2)) }
-        if f.avxvnni && f.avx2 { out.append(("avxvnni", tk_gemv_i8_avxvnni)) }
-        if f.avx512vnni && f.avx512vl && f.avx2 { out.append(("avx512vnni", tk_gemv_i8_avx512vnni)) }
-        return out
     }
 }

@@ -19,10 +19,22 @@ open class Module {
     /// e.g. `model.embed_tokens` under the root).
     open var children: [(key: String, module: Module)] { [] }
 
-    /// The names of the tensors this layer itself owns (e.g. `["weight"]`), without the path.
-    open var parameterNames: [String] { [] }
+    /// The tensors this layer itself owns, by name (e.g. `[("weight", .ternary(...))]`), with the
+    /// kind and shape each must have. Children's parameters are not included.
+    ///
+    /// This is the single source of truth a checkpoint reader or writer walks
+    /// (``namedParameterSpecs(prefix:)``): a subclass that declares its parameters here and
+    /// implements ``parameter(_:)`` and ``setParameter(_:_:)`` is loadable and exportable.
+    open var parameterSpecs: [(name: String, spec: ParameterSpec)] { [] }
 
-    /// Replaces this layer's own tensor `name` (one of `parameterNames`).
+    /// The names of the tensors this layer itself owns (the names of ``parameterSpecs``).
+    public final var parameterNames: [String] { parameterSpecs.map(\.name) }
+
+    /// The current value of this layer's own tensor `name` (one of ``parameterNames``), or nil
+    /// for an unknown name.
+    open func parameter(_ name: String) -> ParameterValue? { nil }
+
+    /// Replaces this layer's own tensor `name` (one of ``parameterNames``).
     /// - Throws: `.invalidArgument` for an unknown name or a value of the wrong kind,
     ///   `.lengthMismatch` / `.invalidShape` when the shape does not match the layer.
     open func setParameter(_ name: String, _ value: ParameterValue) throws {
@@ -65,9 +77,35 @@ open class Module {
 
     /// Every parameter key in this subtree, e.g. `model.layers.0.self_attn.q_proj.weight`.
     public final func parameterKeys(prefix: String = "") -> [String] {
+        namedParameterSpecs(prefix: prefix).map(\.key)
+    }
+
+    /// Every parameter in this subtree with its full key and spec, depth first in child order.
+    /// Checkpoint readers and writers walk this list: the keys come from the `children` keys,
+    /// so a model's checkpoint names are written once, in its layer tree.
+    public final func namedParameterSpecs(prefix: String = "") -> [(key: String, spec: ParameterSpec)] {
         namedModules(prefix: prefix).flatMap { path, m in
-            m.parameterNames.map { path.isEmpty ? $0 : path + "." + $0 }
+            m.parameterSpecs.map { (key: path.isEmpty ? $0.name : path + "." + $0.name, spec: $0.spec) }
         }
+    }
+
+    /// The value of the parameter with the full key `key` (relative to this layer), or nil when
+    /// no layer or parameter has that key.
+    public final func parameter(key: String) -> ParameterValue? {
+        guard let (target, name) = resolve(key) else { return nil }
+        return target.parameter(name)
+    }
+
+    /// The layer that owns `key` and the parameter's own name, or nil.
+    private func resolve(_ key: String) -> (Module, String)? {
+        let (path, name): (String, String)
+        if let dot = key.lastIndex(of: ".") {
+            (path, name) = (String(key[..<dot]), String(key[key.index(after: dot)...]))
+        } else {
+            (path, name) = ("", key)
+        }
+        guard let target = module(at: path), target.parameterNames.contains(name) else { return nil }
+        return (target, name)
     }
 
     /// Sets the tensor with the full key `key` (relative to this layer), e.g.
@@ -75,7 +113,7 @@ open class Module {
     /// parameter. This is the hook a checkpoint loader uses.
     /// - Throws: `.invalidArgument` when no layer or parameter has that key, and the layer's
     ///   own shape errors.
-    open func setParameter(key: String, _ value: ParameterValue) throws {
+    public final func setParameter(key: String, _ value: ParameterValue) throws {
         let (path, name): (String, String)
         if let dot = key.lastIndex(of: ".") {
             (path, name) = (String(key[..<dot]), String(key[key.index(after: dot)...]))
@@ -111,29 +149,18 @@ open class Module {
         where predicate: (String, BitLinear) -> Bool = { _, _ in true }
     ) throws -> Int {
         let targets = bitLinears(prefix: prefix).filter { predicate($0.path, $0.layer) }.map(\.layer)
-        // Prepare a few layers at a time on all cores (a backend's `prepare` is pure), then
-        // install them: peak memory stays at the old kernels plus one batch of new ones.
-        let batch = max(1, ComputeContext.allCores.threads)
-        var start = 0
-        while start < targets.count {
-            let slice = Array(targets[start..<min(targets.count, start + batch)])
-            let jobs = slice.map { (weight: $0.weight, context: context ?? $0.context) }
-            let results = UnsafeMutableBufferPointer<Result<any LinearKernel, any Error>?>.allocate(capacity: jobs.count)
-            results.initialize(repeating: nil)
-            defer { results.deinitialize(); results.deallocate() }
-            let out = SendablePointer(results)
-            let work = UncheckedBox(jobs)
-            Parallel.forEachChunk(count: jobs.count, threads: batch, minimumWork: 0) { range in
-                for i in range {
-                    out.base[i] = Result { try backend.prepare(work.value[i].weight, context: work.value[i].context) }
-                }
-            }
-            for (i, layer) in slice.enumerated() {
-                try layer.install(results[i]!.get(), backend: backend)
-            }
-            start += batch
-        }
+        try BitLinear.prepare(targets, backend: backend, context: context)
         return targets.count
+    }
+
+    /// Prepares the kernel of every `BitLinear` in this subtree that has none yet (a weight was
+    /// set since, or it was never used), with its own backend, several layers at a time on all
+    /// cores. Layers prepare themselves on first use anyway; loaders call this so the first
+    /// forward pass is not the one that pays for it.
+    /// - Throws: the backends' `prepare` errors.
+    public final func prepareKernels() throws {
+        let pending = bitLinears().map(\.layer).filter { !$0.isPrepared }
+        try BitLinear.prepare(pending, backend: nil, context: nil)
     }
 
     /// The tree, one layer per line, indented by depth, with each layer's summary, and a total.
@@ -157,8 +184,36 @@ open class Module {
     }
 }
 
+extension BitLinear {
+    /// Prepares `targets` for `backend` (nil: each layer's own) and `context` (nil: each layer's own) a few at a time on all cores (a backend's `prepare` is
+    /// pure), then installs them: peak memory stays at the old kernels plus one batch of new ones.
+    static func prepare(_ targets: [BitLinear], backend: (any LinearBackend)?, context: ComputeContext?) throws {
+        let batch = max(1, ComputeContext.allCores.threads)
+        var start = 0
+        while start < targets.count {
+            let slice = Array(targets[start..<min(targets.count, start + batch)])
+            let jobs = slice.map { (weight: $0.weight, backend: backend ?? $0.backend, context: context ?? $0.context) }
+            let results = UnsafeMutableBufferPointer<Result<any LinearKernel, any Error>?>.allocate(capacity: jobs.count)
+            results.initialize(repeating: nil)
+            defer { results.deinitialize(); results.deallocate() }
+            let out = SendablePointer(results)
+            let work = UncheckedBox(jobs)
+            Parallel.forEachChunk(count: jobs.count, threads: batch, minimumWork: 0) { range in
+                for i in range {
+                    let job = work.value[i]
+                    out.base[i] = Result { try job.backend.prepare(job.weight, context: job.context) }
+                }
+            }
+            for (i, layer) in slice.enumerated() {
+                layer.install(try results[i]!.get(), backend: jobs[i].backend)
+            }
+            start += batch
+        }
+    }
+}
+
 /// "1.31 GB" style byte counts for descriptions.
-func formatBytes(_ n: Int) -> String {
+public func formatBytes(_ n: Int) -> String {
     let d = Double(n)
     if d >= 1e9 { return String(format: "%.2f GB", d / 1e9) }
     if d >= 1e6 { return String(format: "%.2f MB", d / 1e6) }

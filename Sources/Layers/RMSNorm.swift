@@ -20,7 +20,10 @@ public final class RMSNorm: Module {
     }
 
     /// One tensor, `weight`: the gains a checkpoint stores under `<path>.weight`.
-    public override var parameterNames: [String] { ["weight"] }
+    public override var parameterSpecs: [(name: String, spec: ParameterSpec)] { [("weight", .floats(shape: [dimensions]))] }
+
+    /// The gains as a `.floats` value.
+    public override func parameter(_ name: String) -> ParameterValue? { name == "weight" ? .floats(weight) : nil }
 
     /// Replaces the gains with a `.floats` value of the same length.
     /// - Throws: `.invalidArgument` for another name or kind, `.lengthMismatch` for a wrong count.

@@ -9,11 +9,12 @@ public final class Workspace {
     /// The Float buffers, one per kind of activation, so uses that are live at the same time never share memory.
     public enum Slot: Int, CaseIterable, Sendable {
         /// One Float buffer per kind of activation a layer step keeps live at the same time as others
-        /// (norm output, Q/K/V, attention output, projections, feed-forward gate and up, residual, LM head input).
-        case normed, query, key, value, attention, projection, gate, up, residual, logitsInput
+        /// (norm output, Q/K/V, attention output and scores, projections, feed-forward gate and up, residual, LM head input).
+        case normed, query, key, value, attention, scores, projection, gate, up, residual, logitsInput
     }
 
     private var floatBuffers: [UnsafeMutableBufferPointer<Float>]
+    private var namedBuffers: [String: UnsafeMutableBufferPointer<Float>] = [:]
     private var int8Buffer = UnsafeMutableBufferPointer<Int8>(start: nil, count: 0)
     private var int32Buffer = UnsafeMutableBufferPointer<Int32>(start: nil, count: 0)
     private var scaleBuffer = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
@@ -25,6 +26,7 @@ public final class Workspace {
 
     deinit {
         for b in floatBuffers { b.deallocate() }
+        for b in namedBuffers.values { b.deallocate() }
         int8Buffer.deallocate(); int32Buffer.deallocate(); scaleBuffer.deallocate()
     }
 
@@ -41,6 +43,16 @@ public final class Workspace {
     /// larger count in the same slot).
     public func floats(_ slot: Slot, count: Int) -> UnsafeMutableBufferPointer<Float> {
         Workspace.grow(&floatBuffers[slot.rawValue], count, 0)
+    }
+
+    /// At least `count` Floats in a slot of your own, by name: scratch for blocks you write
+    /// (a custom feed-forward or attention) that must not share memory with the library's slots
+    /// while both are live. Same rules as ``floats(_:count:)``; one dictionary lookup per call.
+    public func floats(named name: String, count: Int) -> UnsafeMutableBufferPointer<Float> {
+        var b = namedBuffers[name] ?? UnsafeMutableBufferPointer(start: nil, count: 0)
+        let out = Workspace.grow(&b, count, 0)
+        namedBuffers[name] = b
+        return out
     }
 
     /// Quantized activations of a `BitLinear`.

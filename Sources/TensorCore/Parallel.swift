@@ -33,12 +33,30 @@ public enum Parallel {
         count: Int, threads: Int, granularity: Int = 1, costPerItem: Int = 1,
         minimumWork: Int = 1 << 16, _ body: (Range<Int>) -> Void
     ) {
+        forEachIndexedChunk(count: count, threads: threads, granularity: granularity, costPerItem: costPerItem,
+                            minimumWork: minimumWork) { _, range in body(range) }
+    }
+
+    /// The number of ranges ``forEachIndexedChunk(count:threads:granularity:costPerItem:minimumWork:_:)``
+    /// uses at most: scratch sized for this many chunks is enough.
+    public static func maximumChunks(count: Int, threads: Int, granularity: Int = 1) -> Int {
+        let g = max(1, granularity)
+        return max(1, min(max(1, threads), (count + g - 1) / g))
+    }
+
+    /// ``forEachChunk(count:threads:granularity:costPerItem:minimumWork:_:)`` that also passes
+    /// each range's chunk index (`0 ..< maximumChunks(...)`), so a caller can give every
+    /// concurrent chunk its own slice of preallocated scratch instead of allocating inside.
+    public static func forEachIndexedChunk(
+        count: Int, threads: Int, granularity: Int = 1, costPerItem: Int = 1,
+        minimumWork: Int = 1 << 16, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void
+    ) {
         guard count > 0 else { return }
         let g = max(1, granularity)
         let units = (count + g - 1) / g
         let chunks = min(max(1, threads), units)
         if chunks == 1 || count.multipliedReportingOverflow(by: costPerItem).partialValue < minimumWork {
-            body(0..<count)
+            body(0, 0..<count)
             return
         }
         withoutActuallyEscaping(body) { body in
@@ -46,7 +64,7 @@ public enum Parallel {
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
                 let lo = (units * c / chunks) * g
                 let hi = min(count, (units * (c + 1) / chunks) * g)
-                if lo < hi { box.value(lo..<hi) }
+                if lo < hi { box.value(c, lo..<hi) }
             }
         }
     }

@@ -44,8 +44,11 @@ public struct TernaryMatrix: Sendable, Equatable {
         self.init(unchecked: outFeatures, inFeatures, values, scale, isBinary: binary)
     }
 
-    /// Internal: values already validated.
-    init(unchecked outFeatures: Int, _ inFeatures: Int, _ values: [Int8], _ scale: Float, isBinary: Bool) {
+    /// A matrix from values the caller has already validated in bulk (every value in
+    /// {-1, 0, 1}, `isBinary` true exactly when none is -1, a shape `checkShape` accepts), as a
+    /// checkpoint decoder does; skips the per-value check of ``init(outFeatures:inFeatures:values:scale:)``.
+    public init(unchecked outFeatures: Int, _ inFeatures: Int, _ values: [Int8], _ scale: Float, isBinary: Bool) {
+        precondition(values.count == outFeatures * inFeatures, "ternary matrix: \(values.count) values for \(outFeatures)×\(inFeatures)")
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
         self.values = values
@@ -53,7 +56,9 @@ public struct TernaryMatrix: Sendable, Equatable {
         self.isBinary = isBinary
     }
 
-    static func checkShape(outFeatures: Int, inFeatures: Int) throws {
+    /// Checks a shape before anything is allocated for it: positive sizes, `inFeatures ≤ maxInFeatures`, no overflow.
+    /// - Throws: `.invalidShape` naming the problem.
+    public static func checkShape(outFeatures: Int, inFeatures: Int) throws {
         guard outFeatures > 0, inFeatures > 0 else {
             throw TernaryKitError.invalidShape("a ternary matrix needs positive dimensions, got \(outFeatures)×\(inFeatures)")
         }

@@ -32,7 +32,7 @@ struct KernelBenchCommand: ParsableCommand {
             per product, billions of weights × batch rows per second (Gw/s), bits per weight the \
             backend keeps, preparation time, and speed relative to the first backend listed. \
             Regimes: 'cache' calls one prepared matrix again and again; 'dram' rotates over \
-            distinct matrices totalling more than 256 MiB per backend. \
+            distinct matrices totalling more than 1 GiB per backend (at most 256 matrices). \
             Without --shape or --suite: the bitnet-2b4t suite at batch 1 and 64.
             """
     )
@@ -40,10 +40,8 @@ struct KernelBenchCommand: ParsableCommand {
     @Option(name: .customLong("shape"), help: "A weight shape OUTxIN, e.g. 4096x4096 (repeatable).")
     var shapes: [String] = []
 
-    @Option(name: .customLong("suite"), help: ArgumentHelp(
-        "A named set of shapes (repeatable): \(BenchSuite.allCases.map(\.rawValue).joined(separator: ", ")).",
-        valueName: "name"))
-    var suites: [String] = []
+    @Option(name: .customLong("suite"), help: ArgumentHelp("A named set of shapes (repeatable).", valueName: "name"))
+    var suites: [BenchSuite] = []
 
     @Flag(help: "Use binary {0, 1} weights for --shape (the paper-binary suite always does).")
     var binary = false
@@ -58,13 +56,13 @@ struct KernelBenchCommand: ParsableCommand {
     var threadCounts: [Int] = []
 
     @Option(name: .customLong("regime"), help: "Memory regime, cache or dram (repeatable; default cache).")
-    var regimes: [String] = []
+    var regimes: [MemoryRegime] = []
 
     @Option(name: .customLong("k"), help: "Block height k for rsr/rsr++ (repeatable: one row per k, a k sweep; default: their own rule).")
     var ks: [Int] = []
 
     @Option(name: .customLong("rsr-form"), help: "Ternary index form of rsr/rsr++: fused (one base-3 index, the default) or two-part (B⁺ and B⁻, the paper's).")
-    var rsrForm: String = "fused"
+    var rsrForm: RSRFormChoice = .fused
 
     @Option(name: .customLong("repeat"), help: "Timed runs per measurement (fewer, at least 3, when --budget runs out).")
     var repeatCount: Int = 20
@@ -76,7 +74,7 @@ struct KernelBenchCommand: ParsableCommand {
     var budget: Double = 1.0
 
     @Option(help: "Which product to time: int8 (Int8 activations, exact Int32 results; the BitNet path) or float.")
-    var path: String = "int8"
+    var path: ProductPath = .int8
 
     @Option(help: "Seed of the random weights and activations.")
     var seed: UInt64 = 42
@@ -94,20 +92,12 @@ struct KernelBenchCommand: ParsableCommand {
         for s in shapes {
             do { _ = try MatrixShape.parse(s) } catch { throw ValidationError("--shape: \(error)") }
         }
-        for s in suites where BenchSuite(rawValue: s) == nil {
-            throw ValidationError("--suite: unknown suite '\(s)'; valid: \(BenchSuite.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        for r in regimes where MemoryRegime(rawValue: r) == nil {
-            throw ValidationError("--regime must be cache or dram, got '\(r)'")
-        }
         if let b = batches.first(where: { $0 < 1 }) { throw ValidationError("--batch must be at least 1, got \(b)") }
         if let t = threadCounts.first(where: { $0 < 1 }) { throw ValidationError("--threads must be at least 1, got \(t)") }
         if let k = ks.first(where: { $0 < 1 || $0 > RSRIndex.maxK }) { throw ValidationError("--k must be in 1...\(RSRIndex.maxK), got \(k)") }
-        if rsrForm != "fused" && rsrForm != "two-part" { throw ValidationError("--rsr-form must be fused or two-part, got '\(rsrForm)'") }
         if repeatCount < 1 { throw ValidationError("--repeat must be at least 1, got \(repeatCount)") }
         if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         if !(budget > 0) { throw ValidationError("--budget must be positive, got \(budget)") }
-        if ProductPath(rawValue: path) == nil { throw ValidationError("--path must be int8 or float, got '\(path)'") }
         if let list = backends {
             do { _ = try BackendRegistry.backends(list: list) } catch { throw ValidationError("--backends: \(error)") }
         }
@@ -116,7 +106,7 @@ struct KernelBenchCommand: ParsableCommand {
     /// The (shape, binary) pairs to run, in order.
     func shapePlan() throws -> [(MatrixShape, Bool)] {
         var plan = try shapes.map { (try MatrixShape.parse($0), binary) }
-        for s in suites.compactMap(BenchSuite.init(rawValue:)) { plan += s.shapes.map { ($0, s.binary) } }
+        for s in suites { plan += s.shapes.map { ($0, s.binary) } }
         if plan.isEmpty { plan = BenchSuite.bitnet2b4t.shapes.map { ($0, false) } }
         return plan
     }
@@ -124,7 +114,7 @@ struct KernelBenchCommand: ParsableCommand {
     /// Backends with the rsr/rsr++ k sweep and index form applied.
     func backendPlan() throws -> [BenchBackend] {
         let list = try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all
-        return RSRBackend.sweep(list, k: ks, form: rsrForm == "two-part" ? .twoPart : .fused).map { b in
+        return RSRBackend.sweep(list, k: ks, form: rsrForm.form).map { b in
             if let rsr = b as? RSRBackend, case .fixed(let k) = rsr.kChoice { return BenchBackend(backend: b, k: k) }
             return BenchBackend(backend: b)
         }
@@ -137,9 +127,9 @@ struct KernelBenchCommand: ParsableCommand {
         let defaultRun = shapes.isEmpty && suites.isEmpty
         let batchList = batches.isEmpty ? (defaultRun ? [1, 64] : [1]) : batches
         let threadList = threadCounts.isEmpty ? [1] : threadCounts
-        let regimeList = regimes.isEmpty ? [MemoryRegime.cache] : regimes.compactMap(MemoryRegime.init(rawValue:))
+        let regimeList = regimes.isEmpty ? [MemoryRegime.cache] : regimes
         let runner = BenchmarkRunner(repeatCount: repeatCount, warmup: warmup, budgetSeconds: budget,
-                                     path: ProductPath(rawValue: path)!, seed: seed)
+                                     path: path, seed: seed)
 
         var progress = Progress(
             total: shapePlan.count * batchList.count * threadList.count * regimeList.count * backendPlan.count,
@@ -157,7 +147,7 @@ struct KernelBenchCommand: ParsableCommand {
                         all += rows
                         if json {
                             progress.finish()
-                            rows.forEach { print($0.jsonLine) }
+                            for row in rows { try printJSON(row) }
                             fflush(nil)
                         } else {
                             table.add(group: rows)
@@ -183,6 +173,18 @@ struct KernelBenchCommand: ParsableCommand {
         if !failures.isEmpty { throw ExitCode(1) }
     }
 }
+
+/// `--rsr-form`: the ternary index form of rsr/rsr++.
+enum RSRFormChoice: String, CaseIterable, ExpressibleByArgument {
+    case fused
+    case twoPart = "two-part"
+
+    var form: RSRBackend.Form { self == .fused ? .fused : .twoPart }
+}
+
+extension BenchSuite: ExpressibleByArgument {}
+extension MemoryRegime: ExpressibleByArgument {}
+extension ProductPath: ExpressibleByArgument {}
 
 /// The human-readable table: one group of rows per configuration, speed relative to the
 /// group's first backend.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Named sets of shapes for `ternary bench --suite`, from shared/BENCHMARKS.md.
+/// Named sets of shapes for `ternary bench --suite` (docs/BENCHMARKS.md lists them).
 enum BenchSuite: String, CaseIterable {
     /// The paper's square sweep n = 2^11 … 2^15 with binary {0, 1} weights (2^16 where memory allows).
     case paperBinary = "paper-binary"

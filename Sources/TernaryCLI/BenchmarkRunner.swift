@@ -28,15 +28,36 @@ struct BenchMeasurement {
     /// Weights (× batch rows) processed per second at the median time.
     var weightsPerSecond: Double { Double(out) * Double(self.in) * Double(batch) / (medianMicros * 1e-6) }
 
-    /// One JSON object, the fields of shared/BENCHMARKS.md plus `path` and `runs`.
-    var jsonLine: String {
-        func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
-        let kText = k.map(String.init) ?? "null"
-        return "{\"backend\":\"\(backend)\",\"out\":\(out),\"in\":\(self.in),\"batch\":\(batch),\"threads\":\(threads),"
-            + "\"k\":\(kText),\"regime\":\"\(regime)\",\"path\":\"\(path.rawValue)\",\"median_us\":\(num(medianMicros)),"
-            + "\"min_us\":\(num(minMicros)),\"max_us\":\(num(maxMicros)),\"runs\":\(runs),"
-            + "\"weights_per_s\":\(num(weightsPerSecond)),\"storage_bits_per_weight\":\(num(bitsPerWeight)),"
-            + "\"prepare_ms\":\(num(prepareMillis))}"
+    /// One JSON object with the fields documented in docs/BENCHMARKS.md.
+    var jsonLine: String { get throws { try JSONOutput.line(self) } }
+}
+
+extension BenchMeasurement: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case backend, out, `in`, batch, threads, k, regime, path
+        case medianMicros = "median_us", minMicros = "min_us", maxMicros = "max_us", runs
+        case weightsPerSecond = "weights_per_s", bitsPerWeight = "storage_bits_per_weight", prepareMillis = "prepare_ms"
+    }
+
+    /// Every field always present: `k` is null without a block height, times are rounded to 6
+    /// significant digits and non-finite ones are null.
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(backend, forKey: .backend)
+        try c.encode(out, forKey: .out)
+        try c.encode(self.in, forKey: .in)
+        try c.encode(batch, forKey: .batch)
+        try c.encode(threads, forKey: .threads)
+        try c.encode(k, forKey: .k)
+        try c.encode(regime, forKey: .regime)
+        try c.encode(path.rawValue, forKey: .path)
+        try c.encode(sixDigits(medianMicros), forKey: .medianMicros)
+        try c.encode(sixDigits(minMicros), forKey: .minMicros)
+        try c.encode(sixDigits(maxMicros), forKey: .maxMicros)
+        try c.encode(runs, forKey: .runs)
+        try c.encode(sixDigits(weightsPerSecond), forKey: .weightsPerSecond)
+        try c.encode(sixDigits(bitsPerWeight), forKey: .bitsPerWeight)
+        try c.encode(sixDigits(prepareMillis), forKey: .prepareMillis)
     }
 }
 
@@ -52,12 +73,12 @@ struct BenchFailure: Error, CustomStringConvertible {
 enum MemoryRegime: String, CaseIterable {
     /// One prepared matrix, called again and again: it stays in cache when it fits.
     case cache
-    /// A rotation over enough distinct prepared matrices (> 256 MiB of the backend's storage) that
+    /// A rotation over enough distinct prepared matrices (> 1 GiB of the backend's storage, beyond any L3 seen on these hosts) that
     /// every call streams its weights from DRAM.
     case dram
 
     /// Bytes the rotation must exceed.
-    static let dramRotationBytes = 256 << 20
+    static let dramRotationBytes = 1 << 30
 }
 
 /// A backend as the benchmark runs it: possibly a k-variant of a tunable one.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import BitNet
 import Layers
 import TensorCore
 
@@ -17,8 +18,8 @@ struct ExportCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Model shapes: 2b4t (BitNet b1.58 2B4T) or tiny.")
-    var preset: String
+    @Option(help: "Model shapes: 2b4t (BitNet b1.58 2B4T; also bitnet-b1.58-2b-4t) or tiny.")
+    var preset: PresetName
 
     @Option(help: "Seed of the random weights.")
     var seed: UInt64 = 42
@@ -30,7 +31,7 @@ struct ExportCommand: ParsableCommand {
     var force = false
 
     func validate() throws {
-        do { _ = try BitNetConfig.preset(named: preset) } catch { throw ValidationError("--preset: \(error)") }
+        do { _ = try BitNetConfig.preset(named: preset.rawValue) } catch { throw ValidationError("--preset: \(error)") }
         if out.isEmpty { throw ValidationError("--out must name a directory") }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory) {
@@ -44,7 +45,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let t0 = MonotonicClock.seconds()
-        let model = try BitNetModel.random(config: BitNetConfig.preset(named: preset), seed: seed)
+        let model = try BitNetModel.random(config: BitNetConfig.preset(named: preset.rawValue), seed: seed)
         let t1 = MonotonicClock.seconds()
         let summary = try model.exportCheckpoint(to: out, replacing: force)
         let t2 = MonotonicClock.seconds()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Backends
+import BitNet
 import Layers
 import TensorCore
 
@@ -7,8 +8,8 @@ import TensorCore
 extension GenerateCommand {
     /// The model's shapes: from `--model`'s config.json when given, else the preset.
     func resolvedConfig() throws -> BitNetConfig {
-        if let directory = model { return try BitNetCheckpointConfig.read(directory: directory) }
-        return try BitNetConfig.preset(named: preset)
+        if let directory = model { return try BitNetConfig.read(directory: directory) }
+        return try BitNetConfig.preset(named: preset.rawValue)
     }
 
     /// `resolvedConfig()` with its failure reported against the flag that caused it.
@@ -28,5 +29,5 @@ extension GenerateCommand {
     }
 
     /// "tiny preset" or "checkpoint DIR", for the summary line.
-    var sourceDescription: String { model.map { "checkpoint \($0)" } ?? "\(preset) preset" }
+    var sourceDescription: String { model.map { "checkpoint \($0)" } ?? "\(preset.rawValue) preset" }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backends
 import Foundation
+import BitNet
 import Layers
 import TensorCore
 
@@ -19,8 +20,8 @@ struct GenerateCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Model shapes: 2b4t (BitNet b1.58 2B4T) or tiny.")
-    var preset: String = "tiny"
+    @Option(help: "Model shapes: 2b4t (BitNet b1.58 2B4T; also bitnet-b1.58-2b-4t) or tiny.")
+    var preset: PresetName = .tiny
 
     @Option(help: "A Hugging Face BitNet checkpoint directory to load instead of a random --preset.")
     var model: String?
@@ -50,7 +51,7 @@ struct GenerateCommand: ParsableCommand {
     var topP: Float = 1
 
     @Option(help: "LM head format: int8 (fast), int4 (fastest, least exact) or float32 (exact reference).")
-    var lmHead: String = "int8"
+    var lmHead: LMHeadFormat = .int8
 
     @Option(help: "Generate this many times with the same model and report the median speeds (min–max in the text).")
     var `repeat`: Int = 1
@@ -95,7 +96,6 @@ struct GenerateCommand: ParsableCommand {
         }
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
-        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be int8, int4 or float32, got '\(lmHead)'") }
         if compareLmHead < 0 || compareLmHead > config.cacheCapacity {
             throw ValidationError("--compare-lm-head must be in 0...\(config.cacheCapacity), got \(compareLmHead)")
         }
@@ -108,7 +108,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         OpenBLASCore.reexecWithBestCoreIfNeeded()
         var config = try resolvedConfig()
-        config.lmHeadFormat = LMHeadFormat(rawValue: lmHead)!
+        config.lmHeadFormat = lmHead
         let prompt = try GenerateCommand.parseTokens(tokens)
         // The cache only needs the positions this run uses.
         config.kvCacheCapacity = max(prompt.count + maxNewTokens, compareLmHead)
@@ -132,15 +132,8 @@ struct GenerateCommand: ParsableCommand {
         let measured = bandwidthBefore.flatMap { b in bandwidthAfter.map { (b + $0) / 2 } }
         let bytes = model.weightBytesPerToken
         if json {
-            func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
-            var fields = ["\"tokens\": [\(result.tokens.map(String.init).joined(separator: ", "))]",
-                          "\"prefill_tokens_per_s\": \(num(prefillSpeed))",
-                          "\"decode_tokens_per_s\": \(num(decodeSpeed))"]
-            if let bw = measured {
-                fields += ["\"bandwidth_gb_per_s\": \(num(bw / 1e9))", "\"weight_bytes_per_token\": \(bytes)",
-                           "\"decode_ceiling_tokens_per_s\": \(num(bw / Double(bytes)))"]
-            }
-            print("{" + fields.joined(separator: ", ") + "}")
+            try printJSON(JSONResult(tokens: result.tokens, prefillSpeed: prefillSpeed, decodeSpeed: decodeSpeed,
+                                     bandwidth: measured, weightBytesPerToken: bytes))
         } else {
             print("tokens: \(result.tokens.map(String.init).joined(separator: ","))")
             let spread = { (v: [Double]) -> String in
@@ -150,7 +143,7 @@ struct GenerateCommand: ParsableCommand {
             print(String(format: "decode:  %d tokens, %.2f tokens/s", result.decodeSteps, decodeSpeed) + spread(decodeSpeeds)
                   + (result.stoppedAtStopToken ? " (stopped at EOS)" : ""))
             print(String(format: "model:   %@, backend %@, %d thread(s), LM head %@, %.2f GB of weights read per token, built in %.1f s",
-                         sourceDescription, backend, threads, lmHead, Double(bytes) / 1e9, buildSeconds))
+                         sourceDescription, backend, threads, lmHead.rawValue, Double(bytes) / 1e9, buildSeconds))
             if compareLmHead > 0 {
                 var g = SeededGenerator(seed: seed ^ 0xC0FFEE)
                 let ids = (0..<compareLmHead).map { _ in Int(g.next() % UInt64(config.vocabSize)) }
@@ -164,3 +157,38 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 }
+
+extension GenerateCommand {
+    /// The `--json` object; the bandwidth fields only with `--bandwidth`.
+    struct JSONResult: Encodable {
+        var tokens: [Int]
+        var prefillSpeed: Double
+        var decodeSpeed: Double
+        /// Bytes per second, when measured.
+        var bandwidth: Double?
+        var weightBytesPerToken: Int
+
+        enum CodingKeys: String, CodingKey {
+            case tokens, prefillSpeed = "prefill_tokens_per_s", decodeSpeed = "decode_tokens_per_s"
+            case bandwidth = "bandwidth_gb_per_s", weightBytesPerToken = "weight_bytes_per_token"
+            case ceiling = "decode_ceiling_tokens_per_s"
+        }
+
+        /// Speeds rounded to 6 significant digits (null when not finite).
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(tokens, forKey: .tokens)
+            try c.encode(sixDigits(prefillSpeed), forKey: .prefillSpeed)
+            try c.encode(sixDigits(decodeSpeed), forKey: .decodeSpeed)
+            if let bw = bandwidth {
+                try c.encode(sixDigits(bw / 1e9), forKey: .bandwidth)
+                try c.encode(weightBytesPerToken, forKey: .weightBytesPerToken)
+                try c.encode(sixDigits(bw / Double(weightBytesPerToken)), forKey: .ceiling)
+            }
+        }
+    }
+}
+
+/// `--lm-head` of `generate` and `logits`: every LM head format. (No `@retroactive`: the type
+/// comes from this package, which Swift does not count as retroactive.)
+extension LMHeadFormat: ExpressibleByArgument {}

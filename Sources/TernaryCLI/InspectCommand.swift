@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SafeTensors
 import TensorCore
 
 /// `ternary inspect FILE`: what a safetensors file holds, after full validation.
@@ -22,7 +23,7 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         for file in try InspectCommand.open(file) {
-            print(json ? InspectCommand.json(file) : InspectCommand.table(file), terminator: "")
+            if json { try printJSON(JSONListing(file)) } else { print(InspectCommand.table(file), terminator: "") }
         }
     }
 
@@ -74,19 +75,42 @@ struct InspectCommand: ParsableCommand {
         return out
     }
 
-    /// The JSON listing: `{"path":…,"header_bytes":…,"data_bytes":…,"tensors":[{…}],"metadata":{…}}`.
-    static func json(_ file: SafeTensorsFile) -> String {
-        func quote(_ s: String) -> String {
-            let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
-            return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+    /// The JSON listing, `{"path":…,"header_bytes":…,"data_bytes":…,"tensors":[{…}],"metadata":{…}}`:
+    /// tensors sorted by name, metadata by key.
+    struct JSONListing: Encodable {
+        struct Tensor: Encodable {
+            var name: String
+            var dtype: String
+            var shape: [Int]
+            var dataOffsets: [Int]
+            var bytes: Int
+
+            enum CodingKeys: String, CodingKey {
+                case name, dtype, shape, dataOffsets = "data_offsets", bytes
+            }
         }
-        let tensors = file.names.map { name -> String in
-            let t = file.tensors[name]!
-            return "{\"name\":\(quote(name)),\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],"
-                + "\"data_offsets\":[\(t.dataOffsets.lowerBound),\(t.dataOffsets.upperBound)],\"bytes\":\(t.byteCount)}"
+
+        var path: String
+        var headerBytes: Int
+        var dataBytes: Int
+        var tensors: [Tensor]
+        var metadata: SortedStringMap
+
+        enum CodingKeys: String, CodingKey {
+            case path, headerBytes = "header_bytes", dataBytes = "data_bytes", tensors, metadata
         }
-        let metadata = file.metadata.keys.sorted().map { "\(quote($0)):\(quote(file.metadata[$0]!))" }
-        return "{\"path\":\(quote(file.path)),\"header_bytes\":\(file.headerByteCount),\"data_bytes\":\(file.dataByteCount),"
-            + "\"tensors\":[\(tensors.joined(separator: ","))],\"metadata\":{\(metadata.joined(separator: ","))}}\n"
+
+        init(_ file: SafeTensorsFile) {
+            path = file.path
+            headerBytes = file.headerByteCount
+            dataBytes = file.dataByteCount
+            tensors = file.names.compactMap { name in
+                file.tensors[name].map {
+                    Tensor(name: name, dtype: $0.dtype.rawValue, shape: $0.shape,
+                           dataOffsets: [$0.dataOffsets.lowerBound, $0.dataOffsets.upperBound], bytes: $0.byteCount)
+                }
+            }
+            metadata = SortedStringMap(entries: file.metadata)
+        }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backends
 import Foundation
+import BitNet
 import Layers
 import TensorCore
 
@@ -32,7 +33,7 @@ struct LogitsCommand: ParsableCommand {
     var threads: Int = 1
 
     @Option(help: "LM head format: float32 (exact reference), int8 or int4.")
-    var lmHead: String = "float32"
+    var lmHead: LMHeadFormat = .float32
 
     @Option(help: "Without --json: how many of the largest logits to show per position.")
     var top: Int = 5
@@ -45,7 +46,6 @@ struct LogitsCommand: ParsableCommand {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if top < 1 { throw ValidationError("--top must be at least 1, got \(top)") }
         do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
-        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be float32, int8 or int4, got '\(lmHead)'") }
     }
 
     func run() throws {
@@ -54,14 +54,14 @@ struct LogitsCommand: ParsableCommand {
         var loadSeconds = 0.0
         let t0 = MonotonicClock.seconds()
         let logits = try LogitsCommand.compute(model: model, tokens: ids, backend: backend, threads: threads,
-                                               lmHead: LMHeadFormat(rawValue: lmHead)!, loadSeconds: &loadSeconds)
+                                               lmHead: lmHead, loadSeconds: &loadSeconds)
         let total = MonotonicClock.seconds() - t0
         if json {
-            print(LogitsCommand.jsonText(tokens: ids, logits: logits), terminator: "")
+            try printJSON(JSONResult(tokens: ids, logits: logits))
         } else {
             print(LogitsCommand.summary(tokens: ids, logits: logits, top: top), terminator: "")
             print(String(format: "model: %@, backend %@, %d thread(s), LM head %@; loaded in %.2f s, forward pass %.2f s",
-                         model, backend, threads, lmHead, loadSeconds, total - loadSeconds))
+                         model, backend, threads, lmHead.rawValue, loadSeconds, total - loadSeconds))
         }
     }
 
@@ -77,7 +77,7 @@ struct LogitsCommand: ParsableCommand {
     /// unpacking, kernel preparation).
     static func compute(model directory: String, tokens: [Int], backend: String, threads: Int,
                         lmHead: LMHeadFormat, loadSeconds: inout Double) throws -> [[Float]] {
-        let config = try BitNetCheckpointConfig.read(directory: directory)
+        let config = try BitNetConfig.read(directory: directory)
         if let bad = tokens.first(where: { $0 >= config.vocabSize }) {
             throw TernaryKitError.invalidArgument("--tokens: id \(bad) is outside the vocabulary 0..<\(config.vocabSize) of \(directory)")
         }
@@ -94,12 +94,11 @@ struct LogitsCommand: ParsableCommand {
         return (0..<tokens.count).map { Array(flat[($0 * v)..<(($0 + 1) * v)]) }
     }
 
-    /// `{"tokens": [...], "logits": [[...], ...]}`, one row per line.
-    static func jsonText(tokens: [Int], logits: [[Float]]) -> String {
-        func number(_ x: Float) -> String { x.isFinite ? "\(x)" : "null" }
-        let rows = logits.map { "[" + $0.map(number).joined(separator: ", ") + "]" }
-        return "{\"tokens\": [" + tokens.map(String.init).joined(separator: ", ") + "], \"logits\": [\n"
-            + rows.joined(separator: ",\n") + "\n]}\n"
+    /// The `--json` object, `{"tokens":[...],"logits":[[...],...]}` on one line: the input ids and
+    /// one row of logits per position, each Float in its shortest round-trip text (null when not finite).
+    struct JSONResult: Encodable {
+        var tokens: [Int]
+        var logits: [[Float]]
     }
 
     /// One line per position: the token, the `top` largest logits with their ids, and the range.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backends
 import Foundation
+import BitNet
 import Layers
 import TensorCore
 
@@ -21,8 +22,8 @@ struct ModelBenchCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Model shapes: 2b4t (BitNet b1.58 2B4T) or tiny.")
-    var preset: String = "tiny"
+    @Option(help: "Model shapes: 2b4t (BitNet b1.58 2B4T; also bitnet-b1.58-2b-4t) or tiny.")
+    var preset: PresetName = .tiny
 
     @Option(help: "Comma-separated backend names (default: all registered).")
     var backends: String?
@@ -40,7 +41,7 @@ struct ModelBenchCommand: ParsableCommand {
     var `repeat`: Int = 1
 
     @Option(help: "LM head format: int8 (fast) or float32 (exact reference).")
-    var lmHead: String = "int8"
+    var lmHead: LMHeadChoice = .int8
 
     @Option(help: "Seed of the random weights and prompt.")
     var seed: UInt64 = 42
@@ -56,7 +57,7 @@ struct ModelBenchCommand: ParsableCommand {
 
     func validate() throws {
         let config: BitNetConfig
-        do { config = try BitNetConfig.preset(named: preset) } catch { throw ValidationError("--preset: \(error)") }
+        do { config = try BitNetConfig.preset(named: preset.rawValue) } catch { throw ValidationError("--preset: \(error)") }
         if let t = threadCounts.first(where: { $0 < 1 }) { throw ValidationError("--threads must be at least 1, got \(t)") }
         if promptTokens < 1 { throw ValidationError("--prompt-tokens must be at least 1, got \(promptTokens)") }
         if newTokens < 1 { throw ValidationError("--new-tokens must be at least 1, got \(newTokens)") }
@@ -64,13 +65,18 @@ struct ModelBenchCommand: ParsableCommand {
             throw ValidationError("--prompt-tokens + --new-tokens (\(promptTokens + newTokens)) exceed the context \(config.cacheCapacity)")
         }
         if `repeat` < 1 { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
-        if LMHeadFormat(rawValue: lmHead) == nil { throw ValidationError("--lm-head must be int8 or float32, got '\(lmHead)'") }
         if let list = backends {
             do { _ = try BackendRegistry.backends(list: list) } catch { throw ValidationError("--backends: \(error)") }
         }
     }
 
-    struct Row {
+    /// `--lm-head`: the formats this benchmark offers (not int4).
+    enum LMHeadChoice: String, CaseIterable, ExpressibleByArgument {
+        case int8, float32
+        var format: LMHeadFormat { self == .int8 ? .int8 : .float32 }
+    }
+
+    struct Row: Encodable {
         var backend: String
         var threads: Int
         var prefill: Double
@@ -79,11 +85,23 @@ struct ModelBenchCommand: ParsableCommand {
         var bytesPerToken: Int
         var ceiling: Double { bandwidth / Double(bytesPerToken) }
 
-        var jsonLine: String {
-            func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
-            return "{\"backend\":\"\(backend)\",\"threads\":\(threads),\"prefill_tokens_per_s\":\(num(prefill)),"
-                + "\"decode_tokens_per_s\":\(num(decode)),\"ceiling_tokens_per_s\":\(num(ceiling)),"
-                + "\"bandwidth_gb_per_s\":\(num(bandwidth / 1e9)),\"weight_bytes_per_token\":\(bytesPerToken)}"
+        var jsonLine: String { get throws { try JSONOutput.line(self) } }
+
+        enum CodingKeys: String, CodingKey {
+            case backend, threads, prefill = "prefill_tokens_per_s", decode = "decode_tokens_per_s"
+            case ceiling = "ceiling_tokens_per_s", bandwidth = "bandwidth_gb_per_s", bytesPerToken = "weight_bytes_per_token"
+        }
+
+        /// Speeds rounded to 6 significant digits (null when not finite), the bandwidth in GB/s.
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(backend, forKey: .backend)
+            try c.encode(threads, forKey: .threads)
+            try c.encode(sixDigits(prefill), forKey: .prefill)
+            try c.encode(sixDigits(decode), forKey: .decode)
+            try c.encode(sixDigits(ceiling), forKey: .ceiling)
+            try c.encode(sixDigits(bandwidth / 1e9), forKey: .bandwidth)
+            try c.encode(bytesPerToken, forKey: .bytesPerToken)
         }
     }
 
@@ -91,12 +109,12 @@ struct ModelBenchCommand: ParsableCommand {
         OpenBLASCore.reexecWithBestCoreIfNeeded()
         let backendList = try backends.map(BackendRegistry.backends(list:)) ?? BackendRegistry.all
         let threadList = threadCounts.isEmpty ? [1] : threadCounts
-        var config = try BitNetConfig.preset(named: preset)
-        config.lmHeadFormat = LMHeadFormat(rawValue: lmHead)!
+        var config = try BitNetConfig.preset(named: preset.rawValue)
+        config.lmHeadFormat = lmHead.format
         config.kvCacheCapacity = promptTokens + newTokens
 
         var progress = Progress(total: backendList.count * threadList.count + 1, quiet: quiet)
-        progress.step("building the \(preset) model and measuring bandwidth")
+        progress.step("building the \(preset.rawValue) model and measuring bandwidth")
         let model = try BitNetModel.random(config: config, seed: seed, backend: backendList[0], context: .singleThreaded)
         var bandwidth: [Int: Double] = [:]
         for t in threadList { bandwidth[t] = MemoryBandwidth.streamingRead(threads: t) }
@@ -121,7 +139,7 @@ struct ModelBenchCommand: ParsableCommand {
                 rows.append(row)
                 if json {
                     progress.finish()
-                    print(row.jsonLine)
+                    try printJSON(row)
                     fflush(nil)
                 }
             }
@@ -134,16 +152,16 @@ struct ModelBenchCommand: ParsableCommand {
             } + threadList.map { t in
                 ("\(t) thread(s) prefill", backendList.map { b in rows.first { $0.backend == b.name && $0.threads == t }?.prefill ?? .nan })
             }
-            let chart = SVGChart.Bars(title: "BitNet \(preset): tokens per second", yLabel: "tokens per second",
+            let chart = SVGChart.Bars(title: "BitNet \(preset.rawValue): tokens per second", yLabel: "tokens per second",
                                       categories: backendList.map(\.name), series: series)
-            try BenchPlots.writeFiles([("model-\(preset)-tokens-per-s.svg", SVGChart.render(chart))], to: dir)
+            try BenchPlots.writeFiles([("model-\(preset.rawValue)-tokens-per-s.svg", SVGChart.render(chart))], to: dir)
         }
     }
 
 
     func render(_ rows: [Row], config: BitNetConfig) -> String {
         var lines = [
-            "BitNet \(preset) (random weights), prompt \(promptTokens) tokens, \(newTokens) decoded, LM head \(lmHead)",
+            "BitNet \(preset.rawValue) (random weights), prompt \(promptTokens) tokens, \(newTokens) decoded, LM head \(lmHead.rawValue)",
             "backend    thr  prefill tok/s  decode tok/s  MB/token  bandwidth GB/s  ceiling tok/s  decode/ceiling",
         ]
         for r in rows {

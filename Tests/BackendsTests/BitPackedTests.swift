@@ -14,15 +14,15 @@ import TensorCore
 
     @Test func dispatchPicksASupportedVariant() {
         #expect(BitPackedVariant.supported.contains(.portable))
-        #expect(BitPackedVariant.best.isSupported())
+        #expect(BitPackedVariant.best.isSupported)
         #expect(BitPackedVariant.supported.last == BitPackedVariant.best)
         let features = CPUFeatures.detected
-        #expect(BitPackedVariant.avx512vnni.isSupported() == (features.avx512f && features.avx512bw && features.avx512vl && features.avx512vnni))
+        #expect(BitPackedVariant.avx512vnni.isSupported == (features.avx512f && features.avx512bw && features.avx512vl && features.avx512vnni))
     }
 
     @Test func unsupportedVariantsAreRefused() throws {
         let w = try TernaryMatrix(outFeatures: 1, inFeatures: 1, values: [1])
-        for v in BitPackedVariant.allCases where !v.isSupported() {
+        for v in BitPackedVariant.allCases where !v.isSupported {
             #expect(throws: TernaryKitError.self) { try BitPackedBackend(variant: v).prepare(w, context: .singleThreaded) }
         }
     }

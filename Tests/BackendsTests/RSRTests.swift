@@ -5,7 +5,7 @@ import TensorCore
 
 /// RSR / RSR++: the index, the block products and the kernels against the naive reference.
 @Suite struct RSRTests {
-    // MARK: The worked example of shared/RSR.md (k = 2)
+    // MARK: The worked example of docs/RSR.md (k = 2)
 
     static let exampleW: [Int8] = [0, 1, 1, 0, 1, 1, 0, 0,
                                    0, 0, 1, 1, 0, 1, 1, 1]
@@ -18,7 +18,7 @@ import TensorCore
         #expect(index.blockCount == 1 && index.codeCount == 4 && !index.usesWidePermutation)
         #expect(index.permutation(ofBlock: 0) == [0, 3, 6, 7, 1, 4, 2, 5])
         #expect(index.segmentStarts(ofBlock: 0) == [0, 1, 4, 6, 8])
-        // u = [3, 12, 7, 10] in RSR.md; pattern 0's segment (3) is never summed.
+        // Summing every segment gives u = [3, 12, 7, 10]; pattern 0's segment (3) is never summed.
         let u = RSRReference.segmentSums(Self.exampleX.map(Int.init), index: index, block: 0)
         #expect(u == [0, 12, 7, 10])
         // Both block products, with or without u[0] (it reaches no output).

@@ -6,7 +6,7 @@ import TensorCore
 /// `ternary bench --regime`: parsing, and a DRAM rotation that really measures.
 @Suite struct BenchRegimeTests {
     @Test func regimeFlagParses() throws {
-        #expect(try KernelBenchCommand.parse(["--regime", "dram"]).regimes == ["dram"])
+        #expect(try KernelBenchCommand.parse(["--regime", "dram"]).regimes == [.dram])
         #expect(try KernelBenchCommand.parse([]).regimes.isEmpty)
         #expect(throws: (any Error).self) { try KernelBenchCommand.parse(["--regime", "disk"]) }
     }
@@ -18,6 +18,6 @@ import TensorCore
         let (rows, failures) = try runner.run(config, backends: backends)
         #expect(failures.isEmpty)
         #expect(rows.map(\.backend) == ["naive", "bitpacked"])
-        #expect(rows.allSatisfy { $0.regime == "dram" && $0.jsonLine.contains("\"regime\":\"dram\"") })
+        #expect(try rows.allSatisfy { try $0.regime == "dram" && $0.jsonLine.contains("\"regime\":\"dram\"") })
     }
 }

@@ -1,3 +1,4 @@
+import BitNet
 import Foundation
 import Layers
 import Testing
@@ -31,7 +32,9 @@ import TensorCore
         let rows = try #require(expected["logits"] as? [[Double]])
         let command = try LogitsCommand.parse(["--model", Self.fixture, "--tokens", tokens.map(String.init).joined(separator: ","), "--json"])
         let logits = try LogitsCommand.compute(model: command.model, tokens: tokens, backend: command.backend, threads: command.threads)
-        let text = LogitsCommand.jsonText(tokens: tokens, logits: logits)
+        let lines = try JSONLines.capture { try command.run() }
+        #expect(lines.count == 1)
+        let text = lines.joined()
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         #expect(object["tokens"] as? [Int] == tokens)
         let printed = try #require(object["logits"] as? [[Double]])
@@ -42,7 +45,7 @@ import TensorCore
         let summary = LogitsCommand.summary(tokens: tokens, logits: logits, top: 5)
         #expect(summary.split(separator: "\n").count == tokens.count)
         #expect(summary.hasPrefix("position 0, token 1: top 5: "))
-        try command.run()
+        try LogitsCommand.parse(["--model", Self.fixture, "--tokens", "1,2"]).run()
     }
 
     @Test func logitsRefusesBadCheckpointsAndTokens() throws {

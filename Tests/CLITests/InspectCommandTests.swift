@@ -20,8 +20,9 @@ import TensorCore
         #expect(lines.contains { $0.hasPrefix("  model.layers.0.self_attn.q_proj.weight ") && $0.contains("U8") && $0.contains("[16, 64]") && $0.hasSuffix(" 1024") })
         #expect(text.contains("total: \(file.tensors.count) tensors"))
         #expect(text.contains("writer: make_bitnet_fixture.py"))
-        let json = InspectCommand.json(file)
-        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        let json = try JSONLines.capture { try InspectCommand.parse([fixture, "--json"]).run() }
+        #expect(json.count == 1)
+        let object = try JSONSerialization.jsonObject(with: Data(json.joined().utf8)) as? [String: Any]
         #expect((object?["tensors"] as? [Any])?.count == file.tensors.count)
     }
 

@@ -85,7 +85,7 @@ import TensorCore
         let before = try layer(x)
         for name in BitLinearTests.names {
             try layer.prepare(backend: BackendRegistry.backend(named: name), context: ComputeContext(threads: 2))
-            #expect(layer.kernel.backendName == name && layer.context.threads == 2)
+            #expect(try layer.kernel().backendName == name && layer.context.threads == 2)
             #expect(try layer(x) == before)
         }
         #expect(throws: TernaryKitError.self) { try layer.setWeight(TernaryMatrix.random(outFeatures: 3, inFeatures: 30, using: &g)) }

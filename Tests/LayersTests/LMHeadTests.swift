@@ -19,7 +19,7 @@ import TensorCore
             // Extremes: every x = -128 against w = ±127.
             let wx = (0..<(rows * cols)).map { $0 % 2 == 0 ? Int8(127) : Int8(-127) }
             let xx = [Int8](repeating: -128, count: cols)
-            for (name, f) in LayerKernels.runnableGemvI8 {
+            for (name, f) in GemvKernelVariant.supported.map { ($0.rawValue, $0.gemvI8) } {
                 var y = [Int32](repeating: 0, count: rows)
                 f(w, x, Int64(rows), Int64(cols), &y)
                 #expect(y == expected, "\(name) \(rows)x\(cols)")
@@ -50,7 +50,7 @@ import TensorCore
                     expected[r] += Double(dot) * Double(scales[r * groups + gi])
                 }
             }
-            for (name, f) in LayerKernels.runnableGemvQ4 {
+            for (name, f) in GemvKernelVariant.supported.map { ($0.rawValue, $0.gemvQ4) } {
                 var y = [Float](repeating: 0, count: rows)
                 f(w, scales, x, Int64(rows), Int64(cols), &y)
                 for r in 0..<rows {
@@ -66,8 +66,8 @@ import TensorCore
         let v = 200, n = 64
         let table = g.gaussians(count: v * n, standardDeviation: 0.05)
         let ws = Workspace()
-        let exact = LMHead(weight: table, vocabularySize: v, dimensions: n, format: .float32, tied: true, threads: 1, workspace: ws)
-        let q4 = LMHead(weight: table, vocabularySize: v, dimensions: n, format: .int4, tied: true, threads: 2, workspace: ws)
+        let exact = try LMHead(weight: table, vocabularySize: v, dimensions: n, format: .float32, tied: true, threads: 1, workspace: ws)
+        let q4 = try LMHead(weight: table, vocabularySize: v, dimensions: n, format: .int4, tied: true, threads: 2, workspace: ws)
         #expect(q4.bytesPerToken == v * n / 2 + v * n / 32 * 4)
         let h = g.gaussians(count: n)
         var a = [Float](repeating: 0, count: v), b = a
@@ -97,8 +97,8 @@ import TensorCore
         let v = 300, n = 96
         let table = g.gaussians(count: v * n, standardDeviation: 0.05)
         let ws = Workspace()
-        let exact = LMHead(weight: table, vocabularySize: v, dimensions: n, format: .float32, tied: true, threads: 2, workspace: ws)
-        let small = LMHead(weight: table, vocabularySize: v, dimensions: n, format: .int8, tied: true, threads: 2, workspace: ws)
+        let exact = try LMHead(weight: table, vocabularySize: v, dimensions: n, format: .float32, tied: true, threads: 2, workspace: ws)
+        let small = try LMHead(weight: table, vocabularySize: v, dimensions: n, format: .int8, tied: true, threads: 2, workspace: ws)
         #expect(small.bytesPerToken < exact.bytesPerToken / 3)
         for _ in 0..<5 {
             let h = g.gaussians(count: n)
@@ -136,7 +136,7 @@ import TensorCore
         }
         for row in rows {
             let (expected, scales) = try ActivationQuantizer.quantize(row, rows: 1, columns: row.count)
-            for (name, f) in LayerKernels.runnableQuantizeRow {
+            for (name, f) in VectorKernelVariant.supported.map { ($0.rawValue, $0.quantizeRow) } {
                 var q = [Int8](repeating: 99, count: row.count)
                 let s = f(row, Int64(row.count), &q)
                 #expect(q == expected, "\(name) \(row.prefix(4))")

@@ -28,7 +28,7 @@ public struct BitPackedKernel: LinearKernel {
     /// Packs `weights` for `variant`.
     /// - Throws: `.invalidArgument` when this CPU cannot run `variant`.
     public init(weights: TernaryMatrix, context: ComputeContext, variant: BitPackedVariant) throws {
-        guard variant.isSupported() else {
+        guard variant.isSupported else {
             throw TernaryKitError.invalidArgument(
                 "bitpacked variant '\(variant.rawValue)' needs CPU features this machine lacks (it has: \(CPUFeatures.detected.summary))")
         }

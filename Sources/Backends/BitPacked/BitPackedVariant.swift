@@ -1,11 +1,12 @@
 import CKernels
+import TensorCore
 
 /// Which C implementation of the `bitpacked` inner loops runs.
 ///
 /// All variants read the same `PackedTernaryMatrix` layout and return identical Int8-path
 /// results; they differ only in the instructions they use. The backend picks the best one the
 /// CPU supports (`best`); tests and benchmarks may force any supported one.
-public enum BitPackedVariant: String, CaseIterable, Sendable {
+public enum BitPackedVariant: String, KernelVariant {
     /// Plain C: any CPU.
     case portable
     /// AVX2 + FMA: `vpmaddubsw` on 32-byte vectors.
@@ -13,20 +14,14 @@ public enum BitPackedVariant: String, CaseIterable, Sendable {
     /// AVX-512 F/BW/VL + VNNI: `vpdpbusd` on 64-byte vectors.
     case avx512vnni
 
-    /// Whether the running CPU can execute this variant.
-    public func isSupported(by features: CPUFeatures = .detected) -> Bool {
+    /// Whether a CPU with `features` can execute this variant.
+    public func isSupported(by features: CPUFeatures) -> Bool {
         switch self {
         case .portable: return true
         case .avx2: return features.avx2 && features.fma
-        case .avx512vnni: return features.avx512f && features.avx512bw && features.avx512vl && features.avx512vnni
+        case .avx512vnni: return features.avx512 && features.avx512vnni
         }
     }
-
-    /// The variants this CPU supports, slowest first.
-    public static var supported: [BitPackedVariant] { allCases.filter { $0.isSupported() } }
-
-    /// The fastest variant this CPU supports.
-    public static var best: BitPackedVariant { supported.last ?? .portable }
 
     /// The Int8 entry point.
     var int8Function: @convention(c) (UnsafePointer<tk_bitpacked_i8_args>?) -> Void {

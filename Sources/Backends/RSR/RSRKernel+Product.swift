@@ -4,10 +4,7 @@ import TensorCore
 /// The C inner loops of the RSR kernels, chosen once per element type and permutation width
 /// from the CPU's features (AVX-512 F/BW/VL variants, else portable C).
 enum RSROps {
-    static let avx512: Bool = {
-        let f = CPUFeatures.detected
-        return f.avx512f && f.avx512bw && f.avx512vl
-    }()
+    static let avx512 = RSRVariant.best == .avx512
     static let floatNarrow = tk_rsr_select(0, 0, avx512 ? 1 : 0)
     static let floatWide = tk_rsr_select(0, 1, avx512 ? 1 : 0)
     static let intNarrow = tk_rsr_select(1, 0, avx512 ? 1 : 0)

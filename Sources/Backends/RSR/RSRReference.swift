@@ -1,5 +1,5 @@
 /// The RSR algorithm's steps written as plainly as possible in Swift, exactly as
-/// shared/RSR.md states them (least significant digit folded first). The kernels' C loops
+/// docs/RSR.md states them (least significant digit folded first). The kernels' C loops
 /// are tested against these; `enumerationTable` is also the RSR kernel's block product table.
 public enum RSRReference {
     /// The weight digit `d` stands for: 0 → 0, 1 → +1, 2 → −1.

@@ -11,6 +11,8 @@
 #include "cpu_features.h"
 #include "bitpacked.h"
 #include "rsr.h"
-#include "lmhead.h"
+#include "vector_ops.h"
+#include "gemv.h"
+#include "quantize.h"
 
 #endif

@@ -3,8 +3,8 @@
 
 #include <stdint.h>
 
-/// SIMD features of the running CPU, detected once with `__builtin_cpu_supports`
-/// (which also checks that the OS saves the wide registers).
+/// SIMD features of the running CPU, detected with `__builtin_cpu_supports` (which also checks
+/// that the OS saves the wide registers) and, for AMX, CPUID.
 typedef struct {
     int32_t sse42;
     int32_t avx;
@@ -16,6 +16,8 @@ typedef struct {
     int32_t avx512vl;
     int32_t avx512vnni;
     int32_t avxvnni;
+    int32_t amx_tile;   ///< CPUID: AMX tile instructions (the OS must still grant the state)
+    int32_t amx_int8;   ///< CPUID: AMX Int8 dot products (TDPBSSD and friends)
 } tk_cpu_features;
 
 /// The features of this CPU (cached after the first call; thread-safe).

@@ -1,0 +1,188 @@
+import Backends
+import Foundation
+import TensorCore
+
+/// Grouped-query causal self-attention with rotary positions and ternary projections:
+/// `o_proj(subNorm?(softmax(QKᵀ/√d + causal mask) · V))`, where `heads / kvHeads` query heads
+/// share each key/value head and Q, K, V come from `BitLinear` projections of the same
+/// (once-quantized) input.
+///
+/// With `kvHeads == heads` it is ordinary multi-head attention (Llama 2 style); with fewer KV
+/// heads the cache shrinks by `heads / kvHeads` (Llama 3, BitNet b1.58). The optional norm on the
+/// attention output before `o_proj` is BitNet's `attn_sub_norm`.
+///
+/// Scores, softmax and the value mix are Float32. Each (token, head) pair is computed on its own
+/// with the same fixed-order loops whether the tokens arrive as one prefill batch or one at a
+/// time, so decoding with the cache reproduces a full re-run bit for bit.
+public final class GroupedQueryAttention: Module {
+    /// The four ternary projections: `q_proj`, then `k_proj` and `v_proj` (to ``kvHeads`` heads only), and `o_proj`.
+    public let qProj: BitLinear, kProj: BitLinear, vProj: BitLinear, oProj: BitLinear
+    /// The norm on the attention output before `o_proj` (`attn_sub_norm`), or nil (Llama).
+    public let subNorm: RMSNorm?
+    /// Query heads, key/value heads (each shared by `heads / kvHeads` query heads), and the width of one head.
+    public let heads: Int, kvHeads: Int, headDimension: Int
+    /// The rotary table applied to queries and keys.
+    public let rotary: RotaryEmbedding
+    /// Scratch shared with the rest of the model.
+    public let workspace: Workspace
+    /// Threads for the scores / softmax / value mix (the projections use their kernels' own).
+    public var threads: Int
+
+    /// Attention over `hiddenSize` features with projections of the right shapes holding zeros
+    /// until weights are set (`setParameter(key:_:)`, a checkpoint loader, or the projections'
+    /// `setWeight`).
+    /// - Parameters:
+    ///   - hiddenSize: the model width (input of q/k/v, output of o).
+    ///   - heads: query heads; `hiddenSize` must be a multiple of it unless `headDimension` is given.
+    ///   - kvHeads: key/value heads; must divide `heads`.
+    ///   - headDimension: the width of one head (default `hiddenSize / heads`).
+    ///   - rotary: the rotary table (its head dimension must match; its length bounds positions).
+    ///   - subNormEpsilon: ε of an RMSNorm on the attention output (BitNet's `attn_sub_norm`); nil for none.
+    ///   - backend: the projections' backend (nil: `BackendRegistry.defaultBackend`).
+    ///   - context: the projections' thread count, also used for the attention loops.
+    ///   - workspace: scratch to share with the other layers of the model.
+    /// - Throws: `.invalidArgument` for inconsistent head counts or a rotary table of another width.
+    public init(hiddenSize: Int, heads: Int, kvHeads: Int, headDimension: Int? = nil, rotary: RotaryEmbedding,
+                subNormEpsilon: Float? = nil, backend: (any LinearBackend)? = nil,
+                context: ComputeContext = .singleThreaded, workspace: Workspace? = nil) throws {
+        guard hiddenSize > 0, heads > 0, kvHeads > 0, heads % kvHeads == 0 else {
+            throw TernaryKitError.invalidArgument("attention: \(heads) heads, \(kvHeads) KV heads, hidden \(hiddenSize)")
+        }
+        let d = headDimension ?? hiddenSize / heads
+        guard d > 0, headDimension != nil || hiddenSize % heads == 0 else {
+            throw TernaryKitError.invalidArgument("attention: hidden \(hiddenSize) is not a multiple of \(heads) heads")
+        }
+        guard rotary.headDimension == d else {
+            throw TernaryKitError.invalidArgument("attention: rotary table for head dimension \(rotary.headDimension), heads are \(d) wide")
+        }
+        let ws = workspace ?? Workspace()
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDimension = d
+        self.rotary = rotary
+        self.workspace = ws
+        threads = context.threads
+        func projection(_ out: Int, _ inn: Int) throws -> BitLinear {
+            try BitLinear(outFeatures: out, inFeatures: inn, backend: backend, context: context, workspace: ws)
+        }
+        qProj = try projection(heads * d, hiddenSize)
+        kProj = try projection(kvHeads * d, hiddenSize)
+        vProj = try projection(kvHeads * d, hiddenSize)
+        oProj = try projection(hiddenSize, heads * d)
+        subNorm = try subNormEpsilon.map { try RMSNorm(dimensions: heads * d, epsilon: $0) }
+    }
+
+    /// The projections and the sub-norm under their Hugging Face keys.
+    public override var children: [(key: String, module: Module)] {
+        var c: [(key: String, module: Module)] = [("q_proj", qProj), ("k_proj", kProj), ("v_proj", vProj), ("o_proj", oProj)]
+        if let n = subNorm { c.append(("attn_sub_norm", n)) }
+        return c
+    }
+
+    /// Head counts, head width and the rotary base.
+    public override var summary: String {
+        "GroupedQueryAttention heads=\(heads) kv=\(kvHeads) headDim=\(headDimension) θ=\(rotary.theta)"
+    }
+
+    /// A KV cache of the right shape for this layer, holding up to `capacity` positions.
+    /// - Throws: `.invalidArgument` for a non-positive capacity.
+    public func makeCache(capacity: Int) throws -> KVCache {
+        try KVCache(kvHeads: kvHeads, headDimension: headDimension, capacity: capacity)
+    }
+
+    /// Attends `rows` new tokens (`x`: their normalized hidden states, `rows × hiddenSize`) that
+    /// follow the `cache.length` positions already cached; appends their keys and values and
+    /// writes `rows × hiddenSize` outputs into `y`.
+    /// - Throws: `.invalidArgument` when the cache is full or does not fit this layer; a
+    ///   projection's `prepare` error.
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, cache: KVCache,
+                               into y: UnsafeMutableBufferPointer<Float>) throws {
+        let hidden = qProj.inFeatures, d = headDimension
+        guard cache.kvHeads == kvHeads, cache.headDimension == d else {
+            throw TernaryKitError.invalidArgument("KV cache of \(cache.kvHeads)×\(cache.headDimension) for attention with \(kvHeads)×\(d)")
+        }
+        let start = cache.length
+        guard rows <= cache.capacity - start, start + rows <= rotary.maxPositions else {
+            throw TernaryKitError.invalidArgument(
+                "\(start) cached + \(rows) new positions exceed the KV cache (\(cache.capacity)) or the rotary table (\(rotary.maxPositions))")
+        }
+        precondition(x.count >= rows * hidden && y.count >= rows * hidden)
+        let qx = workspace.quantized(count: rows * hidden)
+        let qs = workspace.scales(count: rows)
+        LayerKernels.quantize(x, rows: rows, columns: hidden, into: qx, scales: qs, threads: threads)
+        let q = workspace.floats(.query, count: rows * heads * d)
+        let k = workspace.floats(.key, count: rows * kvHeads * d)
+        let v = workspace.floats(.value, count: rows * kvHeads * d)
+        try qProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: q)
+        try kProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: k)
+        try vProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: v)
+        for t in 0..<rows {
+            rotary.apply(q.baseAddress! + t * heads * d, heads: heads, position: start + t)
+            rotary.apply(k.baseAddress! + t * kvHeads * d, heads: kvHeads, position: start + t)
+        }
+        cache.append(keys: k.baseAddress!, values: v.baseAddress!, count: rows)
+        let a = workspace.floats(.attention, count: rows * heads * d)
+        let chunks = Parallel.maximumChunks(count: rows * heads, threads: threads)
+        let scratch = workspace.floats(.scores, count: chunks * (start + rows))
+        GroupedQueryAttention.attend(
+            queries: UnsafePointer(q.baseAddress!), count: rows, heads: heads, kvHeads: kvHeads, headDimension: d,
+            keys: UnsafePointer(cache.keys.baseAddress!), values: UnsafePointer(cache.values.baseAddress!),
+            keyStride: cache.capacity, startPosition: start, threads: threads, scratch: scratch.baseAddress!, into: a.baseAddress!)
+        if let norm = subNorm { norm(UnsafeBufferPointer(a), rows: rows, into: a, threads: threads) }
+        try oProj(UnsafeBufferPointer(a), rows: rows, into: y)
+    }
+
+    /// Causal scaled dot-product attention over a key/value store, the core of the layer.
+    ///
+    /// - `queries`: `count × heads × headDimension` (already rotated), query `t` at position
+    ///   `startPosition + t`, attending to positions `0 ... startPosition + t`.
+    /// - `keys`, `values`: `[kvHeads][keyStride][headDimension]`; query head `h` reads KV head
+    ///   `h / (heads / kvHeads)`.
+    /// - `scratch`: room for the scores, `Parallel.maximumChunks(count: count · heads, threads:)
+    ///   × (startPosition + count)` Floats; nil allocates it for this call.
+    /// - `out`: `count × heads × headDimension`.
+    public static func attend(
+        queries: UnsafePointer<Float>, count: Int, heads: Int, kvHeads: Int, headDimension d: Int,
+        keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyStride: Int, startPosition: Int,
+        threads: Int, scratch: UnsafeMutablePointer<Float>? = nil, into out: UnsafeMutablePointer<Float>
+    ) {
+        let length = startPosition + count
+        let chunks = Parallel.maximumChunks(count: count * heads, threads: threads)
+        let owned = scratch == nil ? UnsafeMutablePointer<Float>.allocate(capacity: chunks * length) : nil
+        defer { owned?.deallocate() }
+        let scores = SendablePointer(scratch ?? owned!)
+        let group = heads / kvHeads
+        let scale = 1 / Float(d).squareRoot()
+        let q = SendableConstPointer(queries), kp = SendableConstPointer(keys), vp = SendableConstPointer(values)
+        let o = SendablePointer(out)
+        let dot = LayerKernels.dot, axpy = LayerKernels.axpy
+        let average = startPosition + (count + 1) / 2
+        Parallel.forEachIndexedChunk(count: count * heads, threads: threads, costPerItem: 2 * d * average,
+                                     minimumWork: 1 << 15) { chunk, range in
+            let s = scores.base + chunk * length
+            for item in range {
+                let t = item / heads, h = item % heads
+                let g = h / group
+                let visible = startPosition + t + 1
+                let qv = q.base + item * d
+                let kBase = kp.base + g * keyStride * d, vBase = vp.base + g * keyStride * d
+                var m = -Float.infinity
+                for j in 0..<visible {
+                    let v = dot(qv, kBase + j * d, Int64(d)) * scale
+                    s[j] = v
+                    if v > m { m = v }
+                }
+                var sum: Float = 0
+                for j in 0..<visible {
+                    let e = expf(s[j] - m)
+                    s[j] = e
+                    sum += e
+                }
+                let ov = o.base + item * d
+                ov.update(repeating: 0, count: d)
+                let inv = 1 / sum
+                for j in 0..<visible { axpy(ov, s[j] * inv, vBase + j * d, Int64(d)) }
+            }
+        }
+    }
+}

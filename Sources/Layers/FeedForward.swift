@@ -1,0 +1,106 @@
+import Backends
+import Foundation
+import TensorCore
+
+/// A feed-forward block a `DecoderBlock` can hold: `rows × width` in, `rows × width` out.
+///
+/// The library's `GatedFeedForward` conforms; so can a block of your own (a `Module` subclass
+/// with its own children and parameters).
+public protocol FeedForwardBlock: Module {
+    /// Transforms `rows` rows of `x` into `y` (same width; `y` is not `x`).
+    /// - Throws: a projection's `prepare` error.
+    func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>) throws
+}
+
+/// The gated feed-forward of Llama-family models with ternary projections:
+/// `down_proj(subNorm?(act(gate_proj(x)) ⊙ up_proj(x)))`, the gate and up projections reading
+/// the same once-quantized input.
+///
+/// - `activation: .reluSquared` with a sub-norm is BitNet b1.58's MLP (`relu(g)² ⊙ u`, then
+///   `ffn_sub_norm`);
+/// - `activation: .silu` without one is SwiGLU (Llama's MLP).
+public final class GatedFeedForward: Module, FeedForwardBlock {
+    /// The gate's non-linearity.
+    public enum Activation: String, Sendable, CaseIterable {
+        /// `max(g, 0)²` (BitNet b1.58, `hidden_act: relu2`).
+        case reluSquared = "relu2"
+        /// `g · sigmoid(g)` (SwiGLU, `hidden_act: silu`).
+        case silu
+    }
+
+    /// The three ternary projections (`gate_proj`, `up_proj`: hidden → intermediate; `down_proj`: intermediate → hidden).
+    public let gateProj: BitLinear, upProj: BitLinear, downProj: BitLinear
+    /// The norm on `act(gate) ⊙ up` before `down_proj` (`ffn_sub_norm`, BitNet's addition), or nil.
+    public let subNorm: RMSNorm?
+    /// The gate's non-linearity.
+    public let activation: Activation
+    /// Scratch shared with the rest of the model.
+    public let workspace: Workspace
+    /// Threads for the element-wise gating.
+    public var threads: Int
+
+    /// A block of the given widths with projections holding zeros until weights are set.
+    /// - Parameters:
+    ///   - hiddenSize: input and output width.
+    ///   - intermediateSize: width of the gate and up projections.
+    ///   - activation: the gate's non-linearity.
+    ///   - subNormEpsilon: ε of an RMSNorm before `down_proj` (BitNet's `ffn_sub_norm`); nil for none.
+    ///   - backend: the projections' backend (nil: `BackendRegistry.defaultBackend`).
+    ///   - context: the projections' thread count, also used for the gating.
+    ///   - workspace: scratch to share with the other layers of the model.
+    /// - Throws: `.invalidShape` for non-positive widths.
+    public init(hiddenSize: Int, intermediateSize: Int, activation: Activation, subNormEpsilon: Float? = nil,
+                backend: (any LinearBackend)? = nil, context: ComputeContext = .singleThreaded,
+                workspace: Workspace? = nil) throws {
+        let ws = workspace ?? Workspace()
+        self.workspace = ws
+        self.activation = activation
+        threads = context.threads
+        gateProj = try BitLinear(outFeatures: intermediateSize, inFeatures: hiddenSize, backend: backend, context: context, workspace: ws)
+        upProj = try BitLinear(outFeatures: intermediateSize, inFeatures: hiddenSize, backend: backend, context: context, workspace: ws)
+        downProj = try BitLinear(outFeatures: hiddenSize, inFeatures: intermediateSize, backend: backend, context: context, workspace: ws)
+        subNorm = try subNormEpsilon.map { try RMSNorm(dimensions: intermediateSize, epsilon: $0) }
+    }
+
+    /// The projections and the sub-norm under their Hugging Face keys.
+    public override var children: [(key: String, module: Module)] {
+        var c: [(key: String, module: Module)] = [("gate_proj", gateProj), ("up_proj", upProj), ("down_proj", downProj)]
+        if let n = subNorm { c.append(("ffn_sub_norm", n)) }
+        return c
+    }
+
+    /// The activation and the widths.
+    public override var summary: String {
+        "GatedFeedForward \(activation.rawValue) \(gateProj.inFeatures)→\(gateProj.outFeatures)"
+    }
+
+    /// `rows` rows of `x` (`rows × hiddenSize`) → `y` (`rows × hiddenSize`).
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>) throws {
+        let hidden = gateProj.inFeatures, inter = gateProj.outFeatures
+        let qx = workspace.quantized(count: rows * hidden)
+        let qs = workspace.scales(count: rows)
+        LayerKernels.quantize(x, rows: rows, columns: hidden, into: qx, scales: qs, threads: threads)
+        let gate = workspace.floats(.gate, count: rows * inter)
+        let up = workspace.floats(.up, count: rows * inter)
+        try gateProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: gate)
+        try upProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: up)
+        let g = SendablePointer(gate), u = SendableConstPointer(UnsafeBufferPointer(up))
+        let activation = self.activation
+        Parallel.forEachChunk(count: rows * inter, threads: threads, granularity: 64, minimumWork: 1 << 16) { range in
+            switch activation {
+            case .reluSquared:
+                for i in range {
+                    let r = max(g.base[i], 0)
+                    g.base[i] = r * r * u.base[i]
+                }
+            case .silu:
+                for i in range {
+                    let v = g.base[i]
+                    g.base[i] = v / (1 + expf(-v)) * u.base[i]
+                }
+            }
+        }
+        if let norm = subNorm { norm(UnsafeBufferPointer(gate), rows: rows, into: gate, threads: threads) }
+        try downProj(UnsafeBufferPointer(gate), rows: rows, into: y)
+    }
+}
