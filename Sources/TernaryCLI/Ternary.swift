@@ -13,6 +13,6 @@ struct Ternary: ParsableCommand {
             comparison on the BitNet b1.58 2B4T layer shapes; 'ternary bench model' times whole-model \
             prefill and decode; 'ternary info' shows what this machine offers.
             """,
-        subcommands: [BenchCommand.self, InfoCommand.self, GenerateCommand.self, InspectCommand.self, LogitsCommand.self, ExportCommand.self]
+        subcommands: [BenchCommand.self, InfoCommand.self, GenerateCommand.self, InspectCommand.self, LogitsCommand.self, ExportCommand.self, QuantizeCommand.self]
     )
 }
