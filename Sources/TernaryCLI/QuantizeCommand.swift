@@ -124,7 +124,7 @@ struct QuantizeCommand: ParsableCommand {
         }
         if selected.isEmpty {
             throw TernaryKitError.invalidArgument(
-                "no 2-D F32/F16/BF16 tensor\(pattern.map { " matches --tensors \"\($0)\"" } ?? " in the file") ")
+                "no 2-D F32/F16/BF16 tensor\(pattern.map { " matches --tensors \"\($0)\"" } ?? " in the file")")
         }
         return selected
     }
