@@ -28,7 +28,7 @@ public enum SVDMethod: Sendable, Equatable, CustomStringConvertible {
 
     /// The method used when none is given: `gesvdx`, the fastest exact driver measured on this
     /// project's machine (2560×6912 Gaussian residual, r = 64, one thread, CPU seconds):
-    /// `gesvdx` 2.4–2.5 s, `gesdd` 5.2–5.8 s, `gesvd` over a minute; `randomized()` takes
+    /// `gesvdx` 2.4–2.5 s, `gesdd` 5.2–5.8 s, `gesvd` 119 s; `randomized()` takes
     /// 0.2 s but keeps 84 % of the optimal error reduction on that (flat-spectrum) matrix.
     public static let `default`: SVDMethod = .gesvdx
 
