@@ -150,3 +150,46 @@ import TensorCore
         }
     }
 }
+
+/// A float "checkpoint" of the tiny BitNet shapes, quantized by `ternary quantize`, loads as a
+/// `BitNetModel` whose projections and corrections are the library's ternarization.
+@Suite struct QuantizeToCheckpointTests {
+    @Test func quantizedFloatCheckpointLoads() throws {
+        let dir = try QuantizeCommandTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // config.json (and a model.safetensors to replace) from the tiny preset.
+        try BitNetModel.random(config: .tiny, seed: 5).exportCheckpoint(to: dir + "/m")
+        var g = SeededGenerator(seed: 8)
+        var writer = SafeTensorsWriter(metadata: ["format": "pt"])
+        var floats: [String: (out: Int, in: Int, values: [Float])] = [:]
+        for spec in try BitNetCheckpoint.expectedTensors(for: BitNetConfig.tiny) {
+            switch spec.kind {
+            case .packed(let o, let i):
+                let v = g.gaussians(count: o * i, standardDeviation: 0.02)
+                floats[spec.name] = (o, i, v)
+                try writer.add(spec.name, floats: v, shape: [o, i], as: .f32)
+            case .weightScale:
+                continue
+            case .floats(let shape):
+                try writer.add(spec.name, floats: g.floats(count: shape.reduce(1, *), magnitude: 0.5), shape: shape, as: .bf16)
+            }
+        }
+        try writer.write(to: dir + "/float.safetensors")
+        let rows = try JSONLines.objects(try JSONLines.capture {
+            try QuantizeCommand.parse(["--in", dir + "/float.safetensors", "--out", dir + "/m/model.safetensors",
+                                       "--tensors", "_proj\\.weight$", "--rank", "4", "--method", "gesdd", "--json"]).run()
+        })
+        #expect(rows.count == floats.count && rows.count == 14)
+        let model = try BitNetModel.load(checkpoint: dir + "/m")
+        for (path, layer) in model.bitLinears() {
+            let f = try #require(floats[path + ".weight"], "\(path)")
+            let (t, c) = try Ternarization.ternarize(f.values, outFeatures: f.out, inFeatures: f.in, rank: 4, method: .gesdd)
+            #expect(layer.weight.values == t.matrix.values, "\(path)")
+            let stored = BitNetModel.storedWeightScale(forGamma: t.gamma)?.0 ?? 1 / t.gamma
+            #expect(layer.weight.scale == BitNetPacking.gamma(fromWeightScale: stored), "\(path)")
+            #expect(layer.correction == c.correction, "\(path)")
+        }
+        let logits = try model.forward([1, 2, 3], allLogits: true)
+        #expect(logits.count == 3 * 256 && logits.allSatisfy(\.isFinite))
+    }
+}
