@@ -60,6 +60,7 @@ let package = Package(
         .executableTarget(name: "BackendABTest", dependencies: ["TensorCore", "Backends", "Layers", argumentParser], path: "Examples/BackendABTest"),
         .executableTarget(name: "CustomModel", dependencies: ["TensorCore", "Backends", "Layers", argumentParser], path: "Examples/CustomModel"),
         .executableTarget(name: "Generation", dependencies: ["TensorCore", "Backends", "Layers", "BitNet", "Tokenizers", argumentParser], path: "Examples/Generation"),
+        .executableTarget(name: "Ternarize", dependencies: ["TensorCore", "Backends", "Layers", argumentParser], path: "Examples/Ternarize"),
         .executableTarget(name: "CheckpointRoundTrip", dependencies: ["TensorCore", "SafeTensors", "Backends", "Layers", "BitNet", argumentParser], path: "Examples/CheckpointRoundTrip"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["TensorCore", "SafeTensors"]),

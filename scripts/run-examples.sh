@@ -28,6 +28,7 @@ runs=(
     "Generation --max-new-tokens 8"
     "Generation --model Tests/Fixtures/tiny-bitnet --backend rsr++ --max-new-tokens 8 --temperature 1 --top-k 5 --seed 3"
     "CheckpointRoundTrip"
+    "Ternarize --shape 128x256 --ranks 0,4,16,64 --batches 1,5 --repeat 3"
 )
 
 summary=()
@@ -62,6 +63,8 @@ bad_runs=(
     "Generation --threads"
     "CheckpointRoundTrip --seed x"
     "CheckpointRoundTrip --hidden 12"
+    "Ternarize --shape 12y"
+    "Ternarize --ranks 4,-1"
 )
 echo
 echo "== bad arguments (expected: exit 1, one line on stderr) and --help"
@@ -79,7 +82,7 @@ for run in "${bad_runs[@]}"; do
     line=$(printf '%-12s %7s  %s  →  %s' "$result" "" "$run" "$message")
     echo "$line"; summary+=("$line")
 done
-for name in RSRWalkthrough BackendABTest CustomModel Generation CheckpointRoundTrip; do
+for name in RSRWalkthrough BackendABTest CustomModel Generation CheckpointRoundTrip Ternarize; do
     usage=$(.build/$CONFIG/$name --help 2>"$err")
     status=$?
     # ArgumentParser's help: "OVERVIEW: ..." then "USAGE: <name> ..." on stdout, nothing on stderr.

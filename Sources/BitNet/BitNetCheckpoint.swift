@@ -68,6 +68,53 @@ public enum BitNetCheckpoint {
     /// The most names one error message lists.
     static let listLimit = 20
 
+    /// The Float dtypes a low-rank correction factor may be stored as.
+    static let lowRankDTypes: Set<SafeTensorsDType> = [.f32, .f16, .bf16]
+
+    /// Gives each `BitLinear` whose checkpoint holds correction factors (`<path>.weight_lowrank_a`
+    /// `[out, r]` and `<path>.weight_lowrank_b` `[r, in]`, the layer's own parameter names) a
+    /// zero correction of that rank, so that the model's parameter specs then name and shape the
+    /// factors and the generic key walk checks and loads them like any Float parameter.
+    /// - Throws: `TernaryKitError.file(path: directory, …)` listing every projection with only
+    ///   one factor, a non-float (F32 / F16 / BF16) or non-2-D factor, shapes that do not fit
+    ///   the weight, or different ranks.
+    static func declareCorrections(_ collection: SafeTensorsCollection, model: Module) throws {
+        let all = collection.tensors
+        func shapeText(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
+        var problems: [String] = []
+        for (path, layer) in model.bitLinears() {
+            let prefix = path.isEmpty ? "" : path + "."
+            let nameA = prefix + BitLinear.lowRankNames.a, nameB = prefix + BitLinear.lowRankNames.b
+            let a = all[nameA], b = all[nameB]
+            if a == nil && b == nil { continue }
+            guard let a, let b else {
+                problems.append("\"\(a == nil ? nameB : nameA)\" has no partner \"\(a == nil ? nameA : nameB)\" (a low-rank correction needs both factors)")
+                continue
+            }
+            let out = layer.outFeatures, inn = layer.inFeatures
+            let found = "\"\(nameA)\" is \(a.dtype.rawValue) \(shapeText(a.shape)) and \"\(nameB)\" is \(b.dtype.rawValue) \(shapeText(b.shape))"
+            guard lowRankDTypes.contains(a.dtype), lowRankDTypes.contains(b.dtype) else {
+                problems.append("\(found): correction factors must be F32, F16 or BF16")
+                continue
+            }
+            guard a.shape.count == 2, b.shape.count == 2, a.shape[0] == out, b.shape[1] == inn,
+                  a.shape[1] == b.shape[0], a.shape[1] >= 1 else {
+                problems.append("\(found), expected [\(out), r] and [r, \(inn)] with the same rank r ≥ 1 for the \(out)×\(inn) weight")
+                continue
+            }
+            let r = a.shape[1]
+            do {
+                try layer.setCorrection(LowRankCorrection(outFeatures: out, inFeatures: inn, rank: r,
+                                                          a: [Float](repeating: 0, count: out * r),
+                                                          b: [Float](repeating: 0, count: r * inn)))
+            } catch {
+                problems.append("\"\(nameA)\": \(error)")
+            }
+        }
+        try throwIfAny(problems, directory: collection.directory, singular: "bad low-rank correction",
+                       plural: "bad low-rank corrections")
+    }
+
     /// Checks that `tensors` hold exactly what `specs` need: names (missing and unexpected, both
     /// listed), dtypes and shapes (every mismatch listed). A tied model may also carry an
     /// `lm_head.weight` of the embedding's shape (checked for equality by the loader).
@@ -186,7 +233,9 @@ extension BitNetModel {
     /// Everything is validated before a layer is built: the tensor names (missing and
     /// unexpected ones are listed together), every dtype and shape (all mismatches listed), then
     /// every packed projection (all tensors with a code of 3 listed, with the first bad position
-    /// of each). Projections are unpacked on all cores; `γ = 1 / weight_scale` (see
+    /// of each). A projection `P` may carry a low-rank Float correction, `P.weight_lowrank_a`
+    /// (`[out, r]`) and `P.weight_lowrank_b` (`[r, in]`, F32 / F16 / BF16), as `ternary quantize
+    /// --rank` writes: the layer then computes `γ·T·x + A·(B·x)` (`BitLinear.correction`). Projections are unpacked on all cores; `γ = 1 / weight_scale` (see
     /// `BitNetCheckpoint`); BF16 / F16 / F32 embedding and norm weights become Float32 exactly.
     ///
     /// - Parameters:
@@ -214,6 +263,7 @@ extension BitNetModel {
         do { model = try BitNetModel(config: config, backend: backend, context: context) } catch {
             throw TernaryKitError.file(path: directory, problem: "\(error)")
         }
+        try BitNetCheckpoint.declareCorrections(collection, model: model)
         let specs = BitNetCheckpoint.expectedTensors(for: model)
         try BitNetCheckpoint.checkTensors(collection, specs: specs, config: config)
         let matrices = try BitNetCheckpoint.readProjections(

@@ -27,8 +27,9 @@ extension BitNetModel {
     ///   BF16 value reloads to exactly γ (always true for a γ that came from a BF16 checkpoint
     ///   and for the random presets), else as an F32 value that does; a γ with neither is an
     ///   error rather than a silently different model.
-    /// - Embedding, norms, untied LM head: BF16 when every value is a BF16 value (no rounding),
-    ///   else F32.
+    /// - Embedding, norms, untied LM head and the factors of a projection's low-rank correction
+    ///   (`P.weight_lowrank_a` / `_b`, parameters of a `BitLinear` with a `correction`): BF16
+    ///   when every value is a BF16 value (no rounding), else F32.
     ///
     /// The directory is built under a temporary name next to `directory` and renamed into place
     /// at the end, so a failure never leaves a partial checkpoint. An existing empty directory is
@@ -89,8 +90,9 @@ extension BitNetModel {
     }
 
     /// The `weight_scale` to store for γ: BF16 when a BF16 value reloads (`1/w`) to exactly γ,
-    /// else F32 when one does (`BitNetPacking.exactWeightScale`), else nil.
-    static func storedWeightScale(forGamma gamma: Float) -> (Float, SafeTensorsDType)? {
+    /// else F32 when one does (`BitNetPacking.exactWeightScale`), else nil. `ternary quantize`
+    /// stores its scales the same way.
+    public static func storedWeightScale(forGamma gamma: Float) -> (Float, SafeTensorsDType)? {
         guard gamma.isFinite, gamma > 0 else { return nil }
         let b = HalfPrecision.float(bfloat16Bits: HalfPrecision.bfloat16Bits(1 / gamma))
         if b.isFinite, b > 0, BitNetPacking.gamma(fromWeightScale: b) == gamma { return (b, .bf16) }

@@ -113,9 +113,9 @@ public final class GroupedQueryAttention: Module {
         let q = workspace.floats(.query, count: rows * heads * d)
         let k = workspace.floats(.key, count: rows * kvHeads * d)
         let v = workspace.floats(.value, count: rows * kvHeads * d)
-        try qProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: q)
-        try kProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: k)
-        try vProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: v)
+        try qProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: q, input: x)
+        try kProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: k, input: x)
+        try vProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: v, input: x)
         for t in 0..<rows {
             rotary.apply(q.baseAddress! + t * heads * d, heads: heads, position: start + t)
             rotary.apply(k.baseAddress! + t * kvHeads * d, heads: kvHeads, position: start + t)

@@ -82,8 +82,8 @@ public final class GatedFeedForward: Module, FeedForwardBlock {
         LayerKernels.quantize(x, rows: rows, columns: hidden, into: qx, scales: qs, threads: threads)
         let gate = workspace.floats(.gate, count: rows * inter)
         let up = workspace.floats(.up, count: rows * inter)
-        try gateProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: gate)
-        try upProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: up)
+        try gateProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: gate, input: x)
+        try upProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: up, input: x)
         let g = SendablePointer(gate), u = SendableConstPointer(UnsafeBufferPointer(up))
         let activation = self.activation
         Parallel.forEachChunk(count: rows * inter, threads: threads, granularity: 64, minimumWork: 1 << 16) { range in

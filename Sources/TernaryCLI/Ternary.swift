@@ -14,6 +14,6 @@ struct Ternary: ParsableCommand {
             prefill and decode; 'ternary info' shows what this machine offers.
             """,
         subcommands: [BenchCommand.self, InfoCommand.self, GenerateCommand.self, ChatCommand.self, TokenizeCommand.self, InspectCommand.self,
-                      LogitsCommand.self, ExportCommand.self]
+                      LogitsCommand.self, ExportCommand.self, QuantizeCommand.self]
     )
 }
