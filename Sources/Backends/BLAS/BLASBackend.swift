@@ -77,16 +77,23 @@ public struct BLASKernel: LinearKernel {
     }
 
     /// Int8 path: converts to Float, multiplies with alpha = 1, converts back (exact, see the type).
+    ///
+    /// The Float activations live in the calling thread's scratch (reused, see `ThreadScratch`);
+    /// the Float products are written into `y`'s own bytes (Float and Int32 are both 4 bytes)
+    /// and converted in place, so a steady-state call allocates nothing.
     public func apply(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
-        let nx = batch * inFeatures, ny = batch * outFeatures
-        let xf = UnsafeMutablePointer<Float>.allocate(capacity: nx)
-        let yf = UnsafeMutablePointer<Float>.allocate(capacity: ny)
-        defer { xf.deallocate(); yf.deallocate() }
-        for i in 0..<nx { xf[i] = Float(x[i]) }
-        product(xf, batch: batch, alpha: 1, into: yf)
+        let nx = batch &* inFeatures, ny = batch &* outFeatures
+        let xf = ThreadScratch.buffer(.input, of: Float.self, count: nx)
+        let xb = x.baseAddress!
+        for i in 0..<nx { xf[i] = Float(xb[i]) }
+        let yRaw = UnsafeMutableRawPointer(y.baseAddress!)
+        y.withMemoryRebound(to: Float.self) { yf in product(xf, batch: batch, alpha: 1, into: yf.baseAddress!) }
         // Exact: every value is an integer of magnitude ≤ 128 · in ≤ 2^24.
-        for i in 0..<ny { y[i] = Int32(yf[i]) }
+        for i in 0..<ny {
+            let v = yRaw.load(fromByteOffset: i &* 4, as: Float.self)
+            yRaw.storeBytes(of: Int32(v), toByteOffset: i &* 4, as: Int32.self)
+        }
     }
 }
 

@@ -89,21 +89,21 @@ public struct BitPackedKernel: LinearKernel {
         let n = inFeatures, m = outFeatures, p = packed.paddedInFeatures
         let function = variant.int8Function
         let packed = self.packed, threads = context.threads
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: batch) { sums in
-            for b in 0..<batch { sums[b] = tk_bitpacked_sum_i8(x.baseAddress! + b &* n, n) }
-            let sumsPointer = SendableConstPointer(UnsafeBufferPointer(sums))
-            let ys = SendablePointer(y)
-            withPaddedRows(x, batch: batch, n: n, p: p) { xs, xStride in
-                let xp = SendableConstPointer(xs)
-                Parallel.forEachChunk(count: m, threads: threads, granularity: Self.rowGranularity,
-                                      costPerItem: n &* batch) { rows in
-                    var args = tk_bitpacked_i8_args(
-                        weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),
-                        row_bytes: packed.rowBytes, groups: packed.groups, half: packed.hasHalfGroup ? 1 : 0, rows: m,
-                        row_begin: rows.lowerBound, row_end: rows.upperBound, batch: batch,
-                        x: xp.base, x_stride: xStride, x_sum: sumsPointer.base, y: ys.base, y_stride: m)
-                    function(&args)
-                }
+        // Per-row sums in the calling thread's scratch (reused, see `ThreadScratch`).
+        let sums = ThreadScratch.buffer(.output, of: Int32.self, count: batch)
+        for b in 0..<batch { sums[b] = tk_bitpacked_sum_i8(x.baseAddress! + b &* n, n) }
+        let sumsPointer = SendableConstPointer(UnsafePointer(sums))
+        let ys = SendablePointer(y)
+        withPaddedRows(x, batch: batch, n: n, p: p) { xs, xStride in
+            let xp = SendableConstPointer(xs)
+            ForkJoin.forEachChunk(count: m, threads: threads, granularity: Self.rowGranularity,
+                                  costPerItem: n &* batch) { rows in
+                var args = tk_bitpacked_i8_args(
+                    weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),
+                    row_bytes: packed.rowBytes, groups: packed.groups, half: packed.hasHalfGroup ? 1 : 0, rows: m,
+                    row_begin: rows.lowerBound, row_end: rows.upperBound, batch: batch,
+                    x: xp.base, x_stride: xStride, x_sum: sumsPointer.base, y: ys.base, y_stride: m)
+                function(&args)
             }
         }
     }
@@ -117,7 +117,7 @@ public struct BitPackedKernel: LinearKernel {
         let ys = SendablePointer(y)
         withPaddedRows(x, batch: batch, n: n, p: p) { xs, xStride in
             let xp = SendableConstPointer(xs)
-            Parallel.forEachChunk(count: m, threads: threads, granularity: Self.rowGranularity,
+            ForkJoin.forEachChunk(count: m, threads: threads, granularity: Self.rowGranularity,
                                   costPerItem: n &* batch) { rows in
                 var args = tk_bitpacked_f32_args(
                     weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),
@@ -166,7 +166,10 @@ extension BitPackedKernel {
 }
 
 /// Calls `body` with activation rows the kernels may read `p` elements of: `x` itself when
-/// `p == n`, else a zero-padded copy (so no kernel ever reads past the caller's buffer).
+/// `p == n`, else a zero-padded copy in the calling thread's scratch (so no kernel ever reads
+/// past the caller's buffer). The copy used to be a `withUnsafeTemporaryAllocation`, which is
+/// on the heap above about 1 KiB (e.g. 64 Float rows of 2560 columns): the scratch is reused.
+@inline(__always)
 private func withPaddedRows<T: Numeric>(
     _ x: UnsafeBufferPointer<T>, batch: Int, n: Int, p: Int,
     _ body: (UnsafePointer<T>, Int) -> Void
@@ -175,12 +178,10 @@ private func withPaddedRows<T: Numeric>(
         body(x.baseAddress!, n)
         return
     }
-    withUnsafeTemporaryAllocation(of: T.self, capacity: batch * p) { padded in
-        let base = padded.baseAddress!
-        for b in 0..<batch {
-            (base + b &* p).initialize(from: x.baseAddress! + b &* n, count: n)
-            (base + (b &* p &+ n)).initialize(repeating: 0, count: p &- n)
-        }
-        body(UnsafePointer(base), p)
+    let base = ThreadScratch.buffer(.input, of: T.self, count: batch &* p)
+    for b in 0..<batch {
+        (base + b &* p).initialize(from: x.baseAddress! + b &* n, count: n)
+        (base + (b &* p &+ n)).initialize(repeating: 0, count: p &- n)
     }
+    body(UnsafePointer(base), p)
 }

@@ -23,7 +23,7 @@ enum RSROps {
     static func tileWidth(inFeatures: Int, elementBytes: Int) -> Int { 64 }
 }
 
-/// A raw pointer that may cross into `Parallel.forEachChunk` closures.
+/// A raw pointer that may cross into `ForkJoin.forEachChunk` closures.
 struct RawSendable: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer
 }
@@ -38,15 +38,12 @@ extension RSRKernel {
         let ops = RSROps.table(integer: integer, wide: wide)
         if batch == 1 {
             var activations = x
-            var widened: UnsafeMutablePointer<Int32>?
             if integer {
-                let w = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+                let w = ThreadScratch.buffer(.input, of: Int32.self, count: n)
                 let x8 = x.assumingMemoryBound(to: Int8.self)
                 for i in 0..<n { w[i] = Int32(x8[i]) }
-                widened = w
                 activations = UnsafeRawPointer(w)
             }
-            defer { widened?.deallocate() }
             vectorProduct(ops: ops, integer: integer, x: activations, y: y, table: table)
         } else {
             batchProduct(ops: ops, integer: integer, x: x, batch: batch, y: y, table: table)
@@ -84,14 +81,15 @@ extension RSRKernel {
         let xs = RawSendable(pointer: UnsafeMutableRawPointer(mutating: x))
         let ys = RawSendable(pointer: y)
         let tab = table.map { RawSendable(pointer: UnsafeMutableRawPointer(mutating: $0)) }
-        Parallel.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k) { blocks in
-            let prefixBuffer = UnsafeMutableRawPointer.allocate(byteCount: (n + 17) * 4, alignment: 64)
-            let u = UnsafeMutableRawPointer.allocate(byteCount: codeCount * 4, alignment: 64)
-            let yt = UnsafeMutableRawPointer.allocate(byteCount: k * 4, alignment: 64)
-            defer { prefixBuffer.deallocate(); u.deallocate(); yt.deallocate() }
+        ForkJoin.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k) { blocks in
+            // This chunk's thread's own scratch (a worker thread's, or the caller's when inline).
+            let prefixBuffer = ThreadScratch.buffer(.work0, byteCount: (n &+ 17) &* 4)
+            let u = ThreadScratch.buffer(.work1, byteCount: codeCount &* 4)
+            let yt = ThreadScratch.buffer(.work2, byteCount: k &* 4)
             for t in blocks {
                 let rows = first.rows(ofBlock: t), codes = first.codes(ofBlock: t)
-                for (part, index) in indexes.enumerated() {
+                for part in 0..<indexes.count {
+                    let index = indexes[part]
                     let starts = index.startsPointer(block: t)
                     // Columns before starts[1] have code 0: they are never gathered.
                     let skip = Int(starts[1])
@@ -127,8 +125,7 @@ extension RSRKernel {
         let elementBytes = integer ? 1 : 4
         let tile = RSROps.tileWidth(inFeatures: n, elementBytes: elementBytes)
         let tiles = (width + tile - 1) / tile
-        let xt = UnsafeMutableRawPointer.allocate(byteCount: n * width * elementBytes, alignment: 64)
-        defer { xt.deallocate() }
+        let xt = ThreadScratch.buffer(.input, byteCount: n &* width &* elementBytes)
         transpose(integer: integer, x: x, batch: batch, width: width, tile: tile, into: xt)
 
         let first = indexes[0]
@@ -136,20 +133,22 @@ extension RSRKernel {
         let xts = RawSendable(pointer: xt)
         let ys = RawSendable(pointer: y)
         let tab = table.map { RawSendable(pointer: UnsafeMutableRawPointer(mutating: $0)) }
-        Parallel.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k * batch) { blocks in
-            let u = UnsafeMutableRawPointer.allocate(byteCount: codeCount * tile * 4, alignment: 64)
-            let yt = UnsafeMutableRawPointer.allocate(byteCount: k * tile * 4, alignment: 64)
-            let order = UnsafeMutablePointer<UInt16>.allocate(capacity: indexes.count * codeCount)
-            defer { u.deallocate(); yt.deallocate(); order.deallocate() }
+        ForkJoin.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k * batch) { blocks in
+            // This chunk's thread's own scratch (a worker thread's, or the caller's when inline).
+            let u = ThreadScratch.buffer(.work0, byteCount: codeCount &* tile &* 4)
+            let yt = ThreadScratch.buffer(.work1, byteCount: k &* tile &* 4)
+            let order = ThreadScratch.buffer(.work2, of: UInt16.self, count: indexes.count &* codeCount)
             for t in blocks {
                 let rows = first.rows(ofBlock: t), codes = first.codes(ofBlock: t)
-                for (part, index) in indexes.enumerated() {
+                for part in 0..<indexes.count {
+                    let index = indexes[part]
                     tk_rsr_segment_order(index.startsPointer(block: t), Int64(codes), order + part * codeCount)
                 }
                 for j in 0..<tiles {
                     let lane0 = j * tile
                     let w = min(tile, width - lane0)
-                    for (part, index) in indexes.enumerated() {
+                    for part in 0..<indexes.count {
+                        let index = indexes[part]
                         // Tile j is its own contiguous `in × w` region (row stride w).
                         ops.segsum!(UnsafeRawPointer(xts.pointer + lane0 * n * elementBytes), Int64(w),
                                     index.permutationPointer(block: t), index.startsPointer(block: t),
