@@ -85,6 +85,7 @@ public struct BitPackedKernel: LinearKernel {
                 function(&args)
             }
         }
+        applyNonFiniteRule(x, batch: batch, into: y)
     }
 }
 
