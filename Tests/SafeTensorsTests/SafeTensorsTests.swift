@@ -94,7 +94,7 @@ private let fixtureDirectory = URL(fileURLWithPath: #filePath)
 
         let file = try SafeTensorsFile(path: path)
         #expect(file.names == ["a.scalar", "t", "z.empty"])
-        #expect(file.metadata == writer.metadata)
+        #expect(file.metadata == Dictionary(uniqueKeysWithValues: writer.metadata.map { (TensorName($0.key), $0.value) }))
         let info = try file.info("t")
         #expect(info.dtype == dtype && info.shape == shape && info.byteCount == 15 * dtype.byteSize)
         let got = try file.floats("t")
