@@ -14,5 +14,6 @@
 #include "vector_ops.h"
 #include "gemv.h"
 #include "quantize.h"
+#include "fileops.h"
 
 #endif
