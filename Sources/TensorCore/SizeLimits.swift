@@ -61,6 +61,6 @@ public enum SizeLimits {
 
     /// Bytes with a readable unit: "64000000032 bytes (64.0 GB)".
     public static func describe(bytes: Int) -> String {
-        bytes < 1_000_000 ? "\(bytes) bytes" : String(format: "%d bytes (%.1f GB)", bytes, Double(bytes) / 1e9)
+        bytes < 1_000_000 ? "\(bytes) bytes" : "\(bytes) bytes (" + String(format: "%.1f", Double(bytes) / 1e9) + " GB)"
     }
 }

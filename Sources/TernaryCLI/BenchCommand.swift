@@ -101,6 +101,7 @@ struct KernelBenchCommand: ParsableCommand {
         if let list = backends {
             do { _ = try BackendRegistry.backends(list: list) } catch { throw ValidationError("--backends: \(error)") }
         }
+        try validateSizes()
     }
 
     /// The (shape, binary) pairs to run, in order.
