@@ -55,7 +55,8 @@ extension BitNetConfig {
     ///   biases, a `head_dim` other than `hidden_size / num_attention_heads`, `hidden_act` other
     ///   than relu2) and sizes that do not fit together (`BitNetConfig.validate`).
     public static func parse(_ data: Data, path: String = BitNetConfig.fileName) throws -> BitNetConfig {
-        func fail(_ problem: String) -> TernaryKitError { .file(path: path, problem: problem) }
+        // Messages may quote the file's text (a model_type, a decoder's excerpt): escaped here.
+        func fail(_ problem: String) -> TernaryKitError { .file(path: path, problem: problem.escapedForTerminal) }
         do {
             return try JSONDecoder().decode(BitNetConfig.self, from: data)
         } catch let error as DecodingError {
