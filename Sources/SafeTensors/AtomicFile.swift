@@ -145,8 +145,18 @@ public enum AtomicFile {
         var placed = false
         defer { if !placed { try? FileManager.default.removeItem(atPath: temporary) } }
         try body(temporary)
+        pauseForTests()
         try place(temporary, at: destination, existing: existing)
         placed = true
+    }
+
+    /// Testing hook for interruption tests (a subprocess must be signalled while its temporary
+    /// directory exists): `TERNARYKIT_TEST_PAUSE_BEFORE_PLACE=SECONDS` sleeps that long after the
+    /// contents are written and before they are renamed into place.
+    static func pauseForTests() {
+        guard let text = ProcessInfo.processInfo.environment["TERNARYKIT_TEST_PAUSE_BEFORE_PLACE"],
+              let seconds = Double(text), seconds > 0, seconds < 600 else { return }
+        Thread.sleep(forTimeInterval: seconds)
     }
 
     /// Whether a path is absent, an empty directory or a non-empty one.

@@ -18,8 +18,19 @@ public struct SafeTensorInfo: Sendable, Equatable {
         self.dataOffsets = dataOffsets
     }
 
-    /// The number of elements, the product of `shape` (1 for a scalar).
-    public var elementCount: Int { shape.reduce(1, *) }
+    /// The number of elements, the product of `shape` (1 for a scalar; 0 when any dimension is
+    /// 0, whatever the others). `Int.max` if the product overflows, which a validated header
+    /// never allows.
+    public var elementCount: Int {
+        if shape.contains(0) { return 0 }
+        var product = 1
+        for d in shape {
+            let (p, overflow) = product.multipliedReportingOverflow(by: d)
+            if overflow { return .max }
+            product = p
+        }
+        return product
+    }
     /// The number of data bytes, `dataOffsets.count`.
     public var byteCount: Int { dataOffsets.count }
 }
