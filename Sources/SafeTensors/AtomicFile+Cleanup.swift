@@ -53,7 +53,13 @@ extension AtomicFile {
             let source = DispatchSource.makeSignalSource(signal: signo, queue: queue)
             source.setEventHandler {
                 removeRegisteredTemporaries()
+                // End by the signal itself. Dispatch's threads block signals: unblock it here
+                // before raising; `_exit` only if the signal still did not end the process.
                 signal(signo, SIG_DFL)
+                var set = sigset_t()
+                sigemptyset(&set)
+                sigaddset(&set, signo)
+                pthread_sigmask(SIG_UNBLOCK, &set, nil)
                 raise(signo)
                 _exit(128 + signo)
             }
