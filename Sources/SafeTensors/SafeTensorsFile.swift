@@ -277,6 +277,10 @@ public struct SafeTensorsFile: Sendable {
         let info = try info(name)
         let count = info.elementCount
         let size = info.dtype.byteSize
+        // A 1-byte dtype becomes 4 bytes per element: refuse what memory cannot hold.
+        do { try SizeLimits.bytes(count: count, elementSize: MemoryLayout<Float>.size, what: "tensor as Float32") } catch {
+            throw TernaryKitError.file(path: path, problem: "tensor \"\(name.escapedForTerminal)\": \(error)")
+        }
         return try withRawBytes(name) { raw in
             [Float](unsafeUninitializedCapacity: count) { out, initialized in
                 let dtype = info.dtype
