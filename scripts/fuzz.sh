@@ -32,7 +32,9 @@ swiftc -O -g -parse-as-library -module-name FuzzTarget -sanitize=fuzzer,address 
 
 # Seed corpus: the fixtures (safetensors files, configs, hostile cases) and each safetensors
 # file's header alone (the second reading of every input frames it as a header).
-find Tests/Fixtures -type f \( -name '*.safetensors' -o -name '*.json' \) -size -2M -exec cp {} "$out/corpus/" \; 2>/dev/null || true
+for f in $(find Tests/Fixtures -type f \( -name '*.safetensors' -o -name '*.json' \) -size -2M); do
+    cp "$f" "$out/corpus/seed-$(echo "$f" | tr '/' '_')"
+done
 i=0
 for f in $(find Tests/Fixtures -type f -name '*.safetensors' -size -2M); do
     python3 - "$f" "$out/corpus/header-$i" <<'PY' || true

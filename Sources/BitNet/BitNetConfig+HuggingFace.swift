@@ -37,6 +37,8 @@ extension BitNetConfig {
         guard fileKind == .regular else {
             throw TernaryKitError.file(path: path, problem: "\(fileKind.phrase), expected a JSON file")
         }
+        // Real configs are a few kilobytes: a huge file is refused before it is read.
+        _ = try FileKind.regularFileSize(path, expected: "a JSON file", limit: 16 << 20)
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw TernaryKitError.file(path: path, problem: "cannot read: \(error.localizedDescription)")

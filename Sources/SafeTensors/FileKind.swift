@@ -31,6 +31,22 @@ public enum FileKind: Equatable, Sendable {
         }
     }
 
+    /// The size in bytes of the regular file at `path`, after ``requireRegularFile(_:expected:)``.
+    /// - Throws: as `requireRegularFile`, and `TernaryKitError.file` when the file is larger
+    ///   than `limit` bytes (checked before anything reads it).
+    public static func regularFileSize(_ path: String, expected: String, limit: Int) throws -> Int {
+        try requireRegularFile(path, expected: expected)
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw TernaryKitError.file(path: path, problem: "cannot examine: \(String(cString: strerror(errno)))")
+        }
+        let size = Int(st.st_size)
+        guard size <= limit else {
+            throw TernaryKitError.file(path: path, problem: "is \(size) bytes, more than the \(limit) bytes accepted for \(expected)")
+        }
+        return size
+    }
+
     /// "is a directory", "is a FIFO", ... for error messages.
     public var phrase: String {
         switch self {

@@ -75,7 +75,7 @@ public struct SafeTensorsCollection: Sendable {
     /// Reads and validates an index file's `weight_map` (tensor and shard names keyed by bytes).
     static func readWeightMap(_ path: String) throws -> [TensorName: TensorName] {
         func fail(_ problem: String) -> TernaryKitError { .file(path: path, problem: problem) }
-        try FileKind.requireRegularFile(path, expected: "a JSON index file")
+        _ = try FileKind.regularFileSize(path, expected: "a JSON index file", limit: SafeTensorsFile.maximumHeaderBytes)
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw fail("cannot read: \(error.localizedDescription)")
