@@ -45,6 +45,24 @@ import TensorCore
         #expect(check.missing.isEmpty && check.unexpected.map { Array($0.utf8) } == [Array("cafe\u{301}".utf8)])
     }
 
+    @Test func shardedIndexKeepsCanonicallyEquivalentNamesApart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-shards-\(UInt32.random(in: 0 ... .max))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        var a = SafeTensorsWriter(), b = SafeTensorsWriter()
+        try a.add(nfc, floats: [1], shape: [1])
+        try b.add(nfd, floats: [2], shape: [1])
+        try a.write(to: dir + "/a.safetensors")
+        try b.write(to: dir + "/b.safetensors")
+        let index = "{\"weight_map\": {\"\(nfc)\": \"a.safetensors\", \"\(nfd)\": \"b.safetensors\"}}"
+        try Data(index.utf8).write(to: URL(fileURLWithPath: dir + "/model.safetensors.index.json"))
+        let collection = try SafeTensorsCollection(directory: dir)
+        #expect(collection.names.count == 2 && collection.tensors.count == 2)
+        #expect(try collection.floats(nfc) == [1] && collection.floats(nfd) == [2])
+        #expect(try collection.file(containing: nfd).path.hasSuffix("b.safetensors"))
+    }
+
     @Test func nullMetadataAndEmptyTensorsInAnyOrder() throws {
         let file = try open("metadata-null.safetensors")
         #expect(file.metadata.isEmpty && file.tensors.count == 1)
