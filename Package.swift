@@ -34,7 +34,7 @@ let package = Package(
         // Tensors, ternary matrices, quantization, the backend protocol, threads, CPU features.
         .target(name: "TensorCore", dependencies: ["CKernels"], path: "Sources/TensorCore"),
         // The safetensors format (reader, writer, sharded collections) and atomic file writes.
-        .target(name: "SafeTensors", dependencies: ["TensorCore"], path: "Sources/SafeTensors"),
+        .target(name: "SafeTensors", dependencies: ["TensorCore", "CKernels"], path: "Sources/SafeTensors"),
         .target(
             name: "Backends",
             dependencies: ["TensorCore", "COpenBLAS", "CKernels"],

@@ -258,6 +258,10 @@ extension BitNetModel {
         } else {
             config.kvCacheCapacity = min(config.maxPositionEmbeddings, 4096)
         }
+        // Before any tensor is read: a config larger than this machine is refused with the number.
+        do { try SizeLimits.requireFits(bytes: config.estimatedBytes(), what: "the model of \(BitNetConfig.fileName)") } catch {
+            throw TernaryKitError.file(path: directory, problem: "\(error)")
+        }
         let collection = try SafeTensorsCollection(directory: directory)
         let model: BitNetModel
         do { model = try BitNetModel(config: config, backend: backend, context: context) } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import Layers
+import SafeTensors
 import TensorCore
 
 /// Reading and writing `config.json` in a checkpoint directory, and the fields it holds.
@@ -21,16 +22,23 @@ extension BitNetConfig {
     ///   JSON, wrong field type, unsupported setting, inconsistent sizes).
     public static func read(directory: String) throws -> BitNetConfig {
         let path = (directory as NSString).appendingPathComponent(fileName)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
+        // stat before opening: errors name what a path is, and a FIFO is never opened.
+        let directoryKind = try FileKind.of(directory)
+        guard directoryKind != .absent else {
             throw TernaryKitError.file(path: directory, problem: "no such checkpoint directory")
         }
-        guard isDirectory.boolValue else {
-            throw TernaryKitError.file(path: directory, problem: "not a directory (a checkpoint is a directory with \(fileName) and model.safetensors)")
+        guard directoryKind == .directory else {
+            throw TernaryKitError.file(path: directory, problem: "\(directoryKind.phrase), not a directory (a checkpoint is a directory with \(fileName) and model.safetensors)")
         }
-        guard FileManager.default.fileExists(atPath: path) else {
+        let fileKind = try FileKind.of(path)
+        guard fileKind != .absent else {
             throw TernaryKitError.file(path: directory, problem: "no \(fileName) in the checkpoint directory")
         }
+        guard fileKind == .regular else {
+            throw TernaryKitError.file(path: path, problem: "\(fileKind.phrase), expected a JSON file")
+        }
+        // Real configs are a few kilobytes: a huge file is refused before it is read.
+        _ = try FileKind.regularFileSize(path, expected: "a JSON file", limit: 16 << 20)
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw TernaryKitError.file(path: path, problem: "cannot read: \(error.localizedDescription)")
@@ -49,7 +57,8 @@ extension BitNetConfig {
     ///   biases, a `head_dim` other than `hidden_size / num_attention_heads`, `hidden_act` other
     ///   than relu2) and sizes that do not fit together (`BitNetConfig.validate`).
     public static func parse(_ data: Data, path: String = BitNetConfig.fileName) throws -> BitNetConfig {
-        func fail(_ problem: String) -> TernaryKitError { .file(path: path, problem: problem) }
+        // Messages may quote the file's text (a model_type, a decoder's excerpt): escaped here.
+        func fail(_ problem: String) -> TernaryKitError { .file(path: path, problem: problem.escapedForTerminal) }
         do {
             return try JSONDecoder().decode(BitNetConfig.self, from: data)
         } catch let error as DecodingError {

@@ -150,6 +150,27 @@ public struct BitNetConfig: Codable, Sendable, Equatable {
         guard hiddenSize <= TernaryMatrix.maxInFeatures, intermediateSize <= TernaryMatrix.maxInFeatures else {
             throw fail("widths beyond exact Int32 products")
         }
+        // Sizes from a file must not overflow when multiplied together (vocab × hidden, ...).
+        do { _ = try estimatedBytes() } catch let TernaryKitError.invalidShape(m) { throw fail(m) }
+    }
+
+    /// A lower bound of the bytes a model of this config holds: the Float32 embedding (and an
+    /// untied LM head), one byte per ternary weight, the KV cache of ``cacheCapacity`` positions
+    /// and the rotary table, computed with overflow checks.
+    /// - Throws: `.invalidShape` when a product overflows `Int`.
+    public func estimatedBytes() throws -> Int {
+        let h = hiddenSize, v = vocabSize, kvWidth = try SizeLimits.product([numKeyValueHeads, headDimension], what: "key/value width")
+        let table = try SizeLimits.product([v, h, 4], what: "vocab_size × hidden_size")
+        let head = tieWordEmbeddings ? (lmHeadFormat == .float32 ? 0 : table / 4) : table
+        let perLayer = try [
+            SizeLimits.product([2, h, h], what: "attention projections"),
+            SizeLimits.product([2, kvWidth, h], what: "key/value projections"),
+            SizeLimits.product([3, intermediateSize, h], what: "feed-forward projections"),
+            SizeLimits.product([2, kvWidth, cacheCapacity, 4], what: "KV cache"),
+        ].reduce(0) { try SizeLimits.sum($0, $1, what: "layer bytes") }
+        let layers = try SizeLimits.product([numHiddenLayers, perLayer], what: "num_hidden_layers × layer bytes")
+        let rotary = try SizeLimits.product([cacheCapacity, headDimension, 4], what: "rotary table")
+        return try [table, head, layers, rotary].reduce(0) { try SizeLimits.sum($0, $1, what: "model bytes") }
     }
 
     /// BitNet b1.58 2B4T's shapes (microsoft/bitnet-b1.58-2B-4T).

@@ -36,9 +36,11 @@ public final class BitNetModel: Module, CausalLanguageModel {
     ///   - config: the model's shapes; validated first.
     ///   - backend: the backend of every ternary projection (nil: `BackendRegistry.defaultBackend`).
     ///   - context: the thread count of the kernels and the element-wise work.
-    /// - Throws: `config.validate()` errors.
+    /// - Throws: `config.validate()` errors; `.invalidArgument` when the model would not fit in
+    ///   physical memory (`BitNetConfig.estimatedBytes()`, checked before anything is allocated).
     public init(config: BitNetConfig, backend: (any LinearBackend)? = nil, context: ComputeContext = .singleThreaded) throws {
         try config.validate()
+        try SizeLimits.requireFits(bytes: config.estimatedBytes(), what: "a BitNet model of this config")
         self.config = config
         self.context = context
         let ws = Workspace()

@@ -20,6 +20,7 @@ public final class Embedding: Module {
         guard vocabularySize > 0, dimensions > 0 else {
             throw TernaryKitError.invalidShape("embedding \(vocabularySize)×\(dimensions)")
         }
+        _ = try SizeLimits.product([vocabularySize, dimensions], what: "embedding \(vocabularySize)×\(dimensions)")
         guard weight.count == vocabularySize * dimensions else {
             throw TernaryKitError.lengthMismatch(expected: vocabularySize * dimensions, actual: weight.count, what: "embedding table")
         }
@@ -34,6 +35,8 @@ public final class Embedding: Module {
         guard vocabularySize > 0, dimensions > 0, !vocabularySize.multipliedReportingOverflow(by: dimensions).overflow else {
             throw TernaryKitError.invalidShape("embedding \(vocabularySize)×\(dimensions)")
         }
+        try SizeLimits.bytes(count: vocabularySize * dimensions, elementSize: MemoryLayout<Float>.size,
+                             what: "embedding \(vocabularySize)×\(dimensions)")
         try self.init(weight: [Float](repeating: 0, count: vocabularySize * dimensions), vocabularySize: vocabularySize,
                       dimensions: dimensions)
     }

@@ -19,15 +19,18 @@ public final class KVCache {
     /// `[kvHeads][capacity][headDimension]` values, laid out like ``keys``.
     public let values: UnsafeMutableBufferPointer<Float>
 
-    /// - Throws: `.invalidArgument` for non-positive sizes.
+    /// - Throws: `.invalidArgument` for non-positive sizes, sizes whose product overflows, or
+    ///   keys and values larger than physical memory (checked before anything is allocated).
     public init(kvHeads: Int, headDimension: Int, capacity: Int) throws {
         guard kvHeads > 0, headDimension > 0, capacity > 0 else {
             throw TernaryKitError.invalidArgument("KV cache \(kvHeads) heads × \(headDimension) × \(capacity) positions")
         }
+        let what = "KV cache of \(kvHeads) heads × \(capacity) positions × \(headDimension)"
+        let n = try SizeLimits.product([kvHeads, capacity, headDimension], what: what)
+        try SizeLimits.bytes(count: SizeLimits.product([n, 2], what: what), elementSize: MemoryLayout<Float>.size, what: what)
         self.kvHeads = kvHeads
         self.headDimension = headDimension
         self.capacity = capacity
-        let n = kvHeads * capacity * headDimension
         keys = .allocate(capacity: n)
         keys.initialize(repeating: 0)
         values = .allocate(capacity: n)

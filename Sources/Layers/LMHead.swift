@@ -44,6 +44,9 @@ public final class LMHead: Module {
     public convenience init(weight: [Float], vocabularySize: Int, dimensions: Int, format: LMHeadFormat = .float32,
                             tied: Bool = false, threads: Int = 1, workspace: Workspace? = nil) throws {
         guard vocabularySize > 0, dimensions > 0 else { throw TernaryKitError.invalidShape("LM head \(vocabularySize)×\(dimensions)") }
+        // The quantized forms are built next to the Float weight: check their size first.
+        let count = try SizeLimits.product([vocabularySize, dimensions], what: "LM head \(vocabularySize)×\(dimensions)")
+        try SizeLimits.bytes(count: count, elementSize: format == .float32 ? 0 : 1, what: "LM head \(vocabularySize)×\(dimensions)")
         guard weight.count == vocabularySize * dimensions else {
             throw TernaryKitError.lengthMismatch(expected: vocabularySize * dimensions, actual: weight.count, what: "LM head weight")
         }

@@ -28,6 +28,9 @@ public struct RotaryEmbedding: Sendable {
         }
         guard theta > 0, theta.isFinite else { throw TernaryKitError.invalidArgument("rope_theta must be positive, got \(theta)") }
         guard maxPositions > 0 else { throw TernaryKitError.invalidArgument("rotary table needs positions, got \(maxPositions)") }
+        let what = "rotary table of \(maxPositions) positions × \(headDimension)"
+        try SizeLimits.bytes(count: SizeLimits.product([maxPositions, headDimension], what: what),
+                             elementSize: MemoryLayout<Float>.size, what: what)
         self.headDimension = headDimension
         self.theta = theta
         self.maxPositions = maxPositions

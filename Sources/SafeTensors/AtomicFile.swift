@@ -13,6 +13,10 @@ import TensorCore
 /// destination's own directory (so the final `rename(2)` never crosses file systems), flushed
 /// with `fsync`, and renamed into place. A failure, or a thrown error from the caller's `body`,
 /// removes the temporary file and leaves whatever was at the destination untouched.
+///
+/// Interruptions: while a temporary exists it is registered, and SIGINT / SIGTERM remove it when
+/// `removeTemporariesOnSignal()` was called (the CLI does); temporaries of a process that died
+/// anyway (SIGKILL, power loss) are removed by the next write to the same destination.
 public enum AtomicFile {
     /// The hidden temporary name used next to `path`: `.<name>.tmp-<pid>-<random>`.
     ///
@@ -75,7 +79,10 @@ public enum AtomicFile {
 
     static func write(to path: String, failAfterBytes: Int?, _ body: (inout Output) throws -> Void) throws {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        removeStaleTemporaries(for: path)
         let temporary = temporaryPath(for: path)
+        let token = registry.add(temporary, isDirectory: false)
+        defer { registry.remove(token) }
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw failure(path, "cannot create a temporary file in \(directory)", errno) }
         var closed = false
@@ -106,7 +113,10 @@ public enum AtomicFile {
     ///
     /// - An absent or empty destination is replaced by one `rename(2)`.
     /// - A non-empty destination is replaced only when `replacing` is true: the new directory
-    ///   takes its place first, and the old one is removed afterwards.
+    ///   and the old one are exchanged atomically (`renameat2(RENAME_EXCHANGE)`, so the name
+    ///   always holds a complete directory), then the old one is removed. Where the exchange is
+    ///   not supported, the old directory is renamed aside and the new one renamed into place.
+    /// - Stale temporaries of earlier writers of `path` whose process is gone are removed first.
     /// - Parameters:
     ///   - path: the directory to create.
     ///   - replacing: whether an existing non-empty directory may be replaced.
@@ -125,15 +135,28 @@ public enum AtomicFile {
         if existing == .nonEmpty && !replacing {
             throw TernaryKitError.file(path: destination, problem: "exists and is not empty (choose another directory, or replace it explicitly)")
         }
+        removeStaleTemporaries(for: destination)
         let temporary = temporaryPath(for: destination)
+        let token = registry.add(temporary, isDirectory: true)
+        defer { registry.remove(token) }
         do { try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false) } catch {
             throw TernaryKitError.file(path: temporary, problem: "cannot create the temporary directory: \(error.localizedDescription)")
         }
         var placed = false
         defer { if !placed { try? FileManager.default.removeItem(atPath: temporary) } }
         try body(temporary)
+        pauseForTests()
         try place(temporary, at: destination, existing: existing)
         placed = true
+    }
+
+    /// Testing hook for interruption tests (a subprocess must be signalled while its temporary
+    /// directory exists): `TERNARYKIT_TEST_PAUSE_BEFORE_PLACE=SECONDS` sleeps that long after the
+    /// contents are written and before they are renamed into place.
+    static func pauseForTests() {
+        guard let text = ProcessInfo.processInfo.environment["TERNARYKIT_TEST_PAUSE_BEFORE_PLACE"],
+              let seconds = Double(text), seconds > 0, seconds < 600 else { return }
+        Thread.sleep(forTimeInterval: seconds)
     }
 
     /// Whether a path is absent, an empty directory or a non-empty one.
@@ -161,7 +184,14 @@ public enum AtomicFile {
         if now != .nonEmpty {
             // rename(2) replaces an empty directory atomically.
             guard rename(temporary, path) == 0 else { throw fail("cannot rename the temporary directory into place") }
+        } else if try exchange(temporary, path) {
+            // The old directory is now under the temporary name (still registered, so a signal
+            // removes it too); the target name held a complete checkpoint throughout.
+            syncDirectory((path as NSString).deletingLastPathComponent)
+            try? FileManager.default.removeItem(atPath: temporary)
         } else {
+            // Not registered for removal on a signal: between the two renames it is the only copy
+            // of the old checkpoint.
             let aside = temporary.replacingOccurrences(of: ".tmp-", with: ".old-")
             guard rename(path, aside) == 0 else { throw fail("cannot move the old directory aside") }
             guard rename(temporary, path) == 0 else {

@@ -1,3 +1,5 @@
+import TensorCore
+
 /// A small, strict JSON parser for safetensors headers.
 ///
 /// Why not `JSONSerialization`: a header comes from an untrusted file, and we want exact control
@@ -18,9 +20,9 @@ enum HeaderJSON: Equatable, Sendable {
     static func == (a: HeaderJSON, b: HeaderJSON) -> Bool {
         switch (a, b) {
         case (.object(let x), .object(let y)):
-            return x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+            return x.count == y.count && zip(x, y).allSatisfy { $0.key.utf8.elementsEqual($1.key.utf8) && $0.value == $1.value }
         case (.array(let x), .array(let y)): return x == y
-        case (.string(let x), .string(let y)): return x == y
+        case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8)
         case (.number(let x), .number(let y)): return x == y
         case (.bool(let x), .bool(let y)): return x == y
         case (.null, .null): return true
@@ -126,7 +128,9 @@ enum HeaderJSON: Equatable, Sendable {
         mutating func parseObject(depth: Int) throws(JSONProblem) -> HeaderJSON {
             position += 1  // {
             var members: [(key: String, value: HeaderJSON)] = []
-            var seen = Set<String>()
+            // Keys are compared by their bytes (not Swift's canonical equivalence): "café" in NFC
+            // and in NFD are two keys, as for Hugging Face's reader.
+            var seen = Set<TensorName>()
             skipWhitespace()
             if peek() == UInt8(ascii: "}") { position += 1; return .object(members) }
             while true {
@@ -134,8 +138,8 @@ enum HeaderJSON: Equatable, Sendable {
                 guard peek() == UInt8(ascii: "\"") else { throw fail("expected a string key") }
                 let keyOffset = position
                 let key = try parseString()
-                guard seen.insert(key).inserted else {
-                    throw JSONProblem(offset: keyOffset, message: "duplicate key \"\(key)\"")
+                guard seen.insert(TensorName(key)).inserted else {
+                    throw JSONProblem(offset: keyOffset, message: "duplicate key \"\(key.escapedForTerminal)\"")
                 }
                 skipWhitespace()
                 guard peek() == UInt8(ascii: ":") else { throw fail("expected ':' after a key") }

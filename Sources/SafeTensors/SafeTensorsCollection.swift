@@ -14,8 +14,8 @@ public struct SafeTensorsCollection: Sendable {
     public let directory: String
     /// The opened files, in file-name order (one when the checkpoint is not sharded).
     public let files: [SafeTensorsFile]
-    /// Which file (index into `files`) holds each tensor.
-    private let location: [String: Int]
+    /// Which file (index into `files`) holds each tensor, by the name's bytes.
+    private let location: [TensorName: Int]
 
     /// The file name of a single-file checkpoint.
     public static let singleFileName = "model.safetensors"
@@ -28,8 +28,13 @@ public struct SafeTensorsCollection: Sendable {
         self.directory = directory
         let indexPath = (directory as NSString).appendingPathComponent(Self.indexFileName)
         let singlePath = (directory as NSString).appendingPathComponent(Self.singleFileName)
-        guard FileManager.default.fileExists(atPath: indexPath) else {
-            guard FileManager.default.fileExists(atPath: singlePath) else {
+        let directoryKind = try FileKind.of(directory)
+        guard directoryKind == .directory else {
+            throw TernaryKitError.file(path: directory, problem: directoryKind == .absent ? "no such checkpoint directory"
+                                       : "\(directoryKind.phrase), expected a checkpoint directory")
+        }
+        guard try FileKind.of(indexPath) != .absent else {
+            guard try FileKind.of(singlePath) != .absent else {
                 throw TernaryKitError.file(path: directory, problem: "holds neither \(Self.singleFileName) nor \(Self.indexFileName)")
             }
             let file = try SafeTensorsFile(path: singlePath)
@@ -40,18 +45,19 @@ public struct SafeTensorsCollection: Sendable {
         let weightMap = try Self.readWeightMap(indexPath)
         let shardNames = Set(weightMap.values).sorted()
         var files: [SafeTensorsFile] = []
-        var location: [String: Int] = [:]
+        var location: [TensorName: Int] = [:]
         for (i, shard) in shardNames.enumerated() {
-            let file = try SafeTensorsFile(path: (directory as NSString).appendingPathComponent(shard))
-            for name in file.names {
+            let file = try SafeTensorsFile(path: (directory as NSString).appendingPathComponent(shard.string))
+            for name in file.tensors.keys.sorted() {
+                let shown = name.string.escapedForTerminal
                 if let other = location[name] {
-                    throw TernaryKitError.file(path: file.path, problem: "tensor \"\(name)\" is also in \(files[other].path)")
+                    throw TernaryKitError.file(path: file.path, problem: "tensor \"\(shown)\" is also in \(files[other].path)")
                 }
                 guard let mapped = weightMap[name] else {
-                    throw TernaryKitError.file(path: file.path, problem: "tensor \"\(name)\" is not listed in \(Self.indexFileName)")
+                    throw TernaryKitError.file(path: file.path, problem: "tensor \"\(shown)\" is not listed in \(Self.indexFileName)")
                 }
                 guard mapped == shard else {
-                    throw TernaryKitError.file(path: file.path, problem: "tensor \"\(name)\" is listed in \(Self.indexFileName) under \(mapped)")
+                    throw TernaryKitError.file(path: file.path, problem: "tensor \"\(shown)\" is listed in \(Self.indexFileName) under \(mapped.string.escapedForTerminal)")
                 }
                 location[name] = i
             }
@@ -59,16 +65,17 @@ public struct SafeTensorsCollection: Sendable {
         }
         let absent = weightMap.keys.filter { location[$0] == nil }.sorted()
         if !absent.isEmpty {
-            let shown = absent.prefix(10).map { "\"\($0)\" (in \(weightMap[$0]!))" }.joined(separator: ", ")
+            let shown = absent.prefix(10).map { "\"\($0.string.escapedForTerminal)\" (in \(weightMap[$0]!.string.escapedForTerminal))" }.joined(separator: ", ")
             throw TernaryKitError.file(path: indexPath, problem: "\(absent.count) listed tensor(s) missing from their shards: \(shown)\(absent.count > 10 ? ", ..." : "")")
         }
         self.files = files
         self.location = location
     }
 
-    /// Reads and validates an index file's `weight_map`.
-    static func readWeightMap(_ path: String) throws -> [String: String] {
+    /// Reads and validates an index file's `weight_map` (tensor and shard names keyed by bytes).
+    static func readWeightMap(_ path: String) throws -> [TensorName: TensorName] {
         func fail(_ problem: String) -> TernaryKitError { .file(path: path, problem: problem) }
+        _ = try FileKind.regularFileSize(path, expected: "a JSON index file", limit: SafeTensorsFile.maximumHeaderBytes)
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw fail("cannot read: \(error.localizedDescription)")
@@ -85,33 +92,33 @@ public struct SafeTensorsCollection: Sendable {
         guard case .object(let members) = json else { throw fail("index is \(json.kind), expected an object") }
         guard let mapValue = members.first(where: { $0.key == "weight_map" })?.value else { throw fail("missing \"weight_map\"") }
         guard case .object(let entries) = mapValue else { throw fail("weight_map is \(mapValue.kind), expected an object") }
-        var map: [String: String] = [:]
+        var map: [TensorName: TensorName] = [:]
         for (name, value) in entries {
-            guard case .string(let shard) = value else { throw fail("weight_map entry \"\(name)\" is \(value.kind), expected a file name") }
-            guard !shard.isEmpty, !shard.contains("/"), shard != ".", shard != ".." else {
-                throw fail("weight_map entry \"\(name)\" names \"\(shard)\", not a file in the checkpoint directory")
+            guard case .string(let shard) = value else { throw fail("weight_map entry \"\(name.escapedForTerminal)\" is \(value.kind), expected a file name") }
+            guard !shard.isEmpty, !shard.utf8.contains(UInt8(ascii: "/")), !shard.utf8.contains(0), shard != ".", shard != ".." else {
+                throw fail("weight_map entry \"\(name.escapedForTerminal)\" names \"\(shard.escapedForTerminal)\", not a file in the checkpoint directory")
             }
-            map[name] = shard
+            map[TensorName(name)] = TensorName(shard)
         }
         guard !map.isEmpty else { throw fail("weight_map is empty") }
         return map
     }
 
     /// Every tensor of the checkpoint, by name.
-    public var tensors: [String: SafeTensorInfo] {
-        var all: [String: SafeTensorInfo] = [:]
+    public var tensors: [TensorName: SafeTensorInfo] {
+        var all: [TensorName: SafeTensorInfo] = [:]
         for file in files { all.merge(file.tensors) { a, _ in a } }
         return all
     }
 
     /// All tensor names, sorted.
-    public var names: [String] { location.keys.sorted() }
+    public var names: [String] { location.keys.sorted().map(\.string) }
 
     /// The file holding tensor `name`.
     /// - Throws: `TernaryKitError.file` naming the directory when no file has it.
     public func file(containing name: String) throws -> SafeTensorsFile {
-        guard let i = location[name] else {
-            throw TernaryKitError.file(path: directory, problem: "no tensor named \"\(name)\"")
+        guard let i = location[TensorName(name)] else {
+            throw TernaryKitError.file(path: directory, problem: "no tensor named \"\(name.escapedForTerminal)\"")
         }
         return files[i]
     }

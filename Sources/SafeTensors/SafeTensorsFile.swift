@@ -18,8 +18,19 @@ public struct SafeTensorInfo: Sendable, Equatable {
         self.dataOffsets = dataOffsets
     }
 
-    /// The number of elements, the product of `shape` (1 for a scalar).
-    public var elementCount: Int { shape.reduce(1, *) }
+    /// The number of elements, the product of `shape` (1 for a scalar; 0 when any dimension is
+    /// 0, whatever the others). `Int.max` if the product overflows, which a validated header
+    /// never allows.
+    public var elementCount: Int {
+        if shape.contains(0) { return 0 }
+        var product = 1
+        for d in shape {
+            let (p, overflow) = product.multipliedReportingOverflow(by: d)
+            if overflow { return .max }
+            product = p
+        }
+        return product
+    }
     /// The number of data bytes, `dataOffsets.count`.
     public var byteCount: Int { dataOffsets.count }
 }
@@ -53,10 +64,11 @@ public struct SafeTensorsFile: Sendable {
 
     /// The path the file was opened from (used in every error message).
     public let path: String
-    /// The tensors by name.
-    public let tensors: [String: SafeTensorInfo]
-    /// The `__metadata__` entries (empty when the header has none).
-    public let metadata: [String: String]
+    /// The tensors by name; names are compared by their UTF-8 bytes (see `TensorName`), so two
+    /// canonically equivalent but different names are two tensors.
+    public let tensors: [TensorName: SafeTensorInfo]
+    /// The `__metadata__` entries (empty when the header has none or `null`), keyed by bytes.
+    public let metadata: [TensorName: String]
     /// The header length `N` in bytes (the data area starts at `8 + N`).
     public let headerByteCount: Int
 
@@ -66,7 +78,10 @@ public struct SafeTensorsFile: Sendable {
     private let dataStart: Int
 
     /// Tensor names in ascending (byte-wise) order.
-    public var names: [String] { tensors.keys.sorted() }
+    public var names: [String] { tensors.keys.sorted().map(\.string) }
+
+    /// The metadata keys in ascending (byte-wise) order.
+    public var metadataKeys: [String] { metadata.keys.sorted().map(\.string) }
 
     /// The size of the data area in bytes (file size minus `8 + N`).
     public var dataByteCount: Int { data.count - dataStart }
@@ -75,13 +90,8 @@ public struct SafeTensorsFile: Sendable {
     /// - Throws: `TernaryKitError.file` when the file cannot be read or is not a valid
     ///   safetensors file (see the type's documentation for every check).
     public init(path: String) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw TernaryKitError.file(path: path, problem: "no such file")
-        }
-        guard !isDirectory.boolValue else {
-            throw TernaryKitError.file(path: path, problem: "is a directory, expected a .safetensors file")
-        }
+        // stat first: a directory, a device or a FIFO is named as such (and a FIFO never opened).
+        try FileKind.requireRegularFile(path, expected: "a .safetensors file")
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
@@ -128,22 +138,24 @@ public struct SafeTensorsFile: Sendable {
             throw fail("header is \(json.kind), expected a JSON object")
         }
 
-        var tensors: [String: SafeTensorInfo] = [:]
-        var metadata: [String: String] = [:]
+        var tensors: [TensorName: SafeTensorInfo] = [:]
+        var metadata: [TensorName: String] = [:]
         for (name, value) in entries {
-            if name == "__metadata__" {
+            if name.utf8.elementsEqual("__metadata__".utf8) {
+                // `null` is accepted as "no metadata", as Hugging Face's reader does.
+                if case .null = value { continue }
                 guard case .object(let pairs) = value else {
                     throw fail("__metadata__ is \(value.kind), expected an object of strings")
                 }
                 for (key, v) in pairs {
                     guard case .string(let s) = v else {
-                        throw fail("__metadata__ entry \"\(key)\" is \(v.kind), expected a string")
+                        throw fail("__metadata__ entry \"\(key.escapedForTerminal)\" is \(v.kind), expected a string")
                     }
-                    metadata[key] = s
+                    metadata[TensorName(key)] = s
                 }
                 continue
             }
-            tensors[name] = try SafeTensorsFile.validateEntry(name: name, value: value, dataSize: dataSize, fail: fail)
+            tensors[TensorName(name)] = try SafeTensorsFile.validateEntry(name: name, value: value, dataSize: dataSize, fail: fail)
         }
 
         // No overlaps: sort non-empty ranges by start and check each starts at or after the
@@ -152,8 +164,8 @@ public struct SafeTensorsFile: Sendable {
             .sorted { ($0.value.dataOffsets.lowerBound, $0.key) < ($1.value.dataOffsets.lowerBound, $1.key) }
         for (previous, next) in zip(ordered, ordered.dropFirst())
         where next.value.dataOffsets.lowerBound < previous.value.dataOffsets.upperBound {
-            throw fail("tensor \"\(next.key)\": data_offsets \(SafeTensorsFile.describe(next.value.dataOffsets)) "
-                       + "overlap tensor \"\(previous.key)\" at \(SafeTensorsFile.describe(previous.value.dataOffsets))")
+            throw fail("tensor \"\(next.key.string.escapedForTerminal)\": data_offsets \(SafeTensorsFile.describe(next.value.dataOffsets)) "
+                       + "overlap tensor \"\(previous.key.string.escapedForTerminal)\" at \(SafeTensorsFile.describe(previous.value.dataOffsets))")
         }
         self.tensors = tensors
         self.metadata = metadata
@@ -162,7 +174,7 @@ public struct SafeTensorsFile: Sendable {
     private static func validateEntry(
         name: String, value: HeaderJSON, dataSize: Int, fail: (String) -> TernaryKitError
     ) throws -> SafeTensorInfo {
-        let label = "tensor \"\(name)\""
+        let label = "tensor \"\(name.escapedForTerminal)\""
         guard case .object(let fields) = value else {
             throw fail("\(label): entry is \(value.kind), expected an object with dtype, shape and data_offsets")
         }
@@ -177,23 +189,31 @@ public struct SafeTensorsFile: Sendable {
         }
         guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
             let known = SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")
-            throw fail("\(label): unknown dtype \"\(dtypeName)\" (known: \(known))")
+            throw fail("\(label): unknown dtype \"\(dtypeName.escapedForTerminal)\" (known: \(known))")
         }
         guard case .array(let dims) = try field("shape") else {
             throw fail("\(label): shape is \(try field("shape").kind), expected an array of integers")
         }
         var shape: [Int] = []
         shape.reserveCapacity(dims.count)
-        var elements = 1
         for (axis, d) in dims.enumerated() {
             guard let n = d.exactInt else {
                 throw fail("\(label): shape dimension \(axis) (\(describe(d))) is not an integer in range")
             }
             guard n >= 0 else { throw fail("\(label): shape dimension \(axis) is negative (\(n))") }
-            let (product, overflow) = elements.multipliedReportingOverflow(by: n)
-            guard !overflow else { throw fail("\(label): shape \(describe(dims)) has too many elements (overflow)") }
-            elements = product
             shape.append(n)
+        }
+        // Order-independent: a zero anywhere makes the product 0 (a valid empty tensor, whatever
+        // the other dimensions); otherwise every partial product must fit in Int.
+        var elements = 1
+        if !shape.contains(0) {
+            for n in shape {
+                let (product, overflow) = elements.multipliedReportingOverflow(by: n)
+                guard !overflow else { throw fail("\(label): shape \(describe(dims)) has too many elements (overflow)") }
+                elements = product
+            }
+        } else {
+            elements = 0
         }
         let (expectedBytes, bytesOverflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
         guard !bytesOverflow else { throw fail("\(label): shape \(shape) of \(dtype.rawValue) overflows the byte count") }
@@ -225,8 +245,8 @@ public struct SafeTensorsFile: Sendable {
     /// The validated description of tensor `name`.
     /// - Throws: `TernaryKitError.file` naming the file and the missing tensor.
     public func info(_ name: String) throws -> SafeTensorInfo {
-        guard let info = tensors[name] else {
-            throw TernaryKitError.file(path: path, problem: "no tensor named \"\(name)\"")
+        guard let info = tensors[TensorName(name)] else {
+            throw TernaryKitError.file(path: path, problem: "no tensor named \"\(name.escapedForTerminal)\"")
         }
         return info
     }
@@ -257,6 +277,10 @@ public struct SafeTensorsFile: Sendable {
         let info = try info(name)
         let count = info.elementCount
         let size = info.dtype.byteSize
+        // A 1-byte dtype becomes 4 bytes per element: refuse what memory cannot hold.
+        do { try SizeLimits.bytes(count: count, elementSize: MemoryLayout<Float>.size, what: "tensor as Float32") } catch {
+            throw TernaryKitError.file(path: path, problem: "tensor \"\(name.escapedForTerminal)\": \(error)")
+        }
         return try withRawBytes(name) { raw in
             [Float](unsafeUninitializedCapacity: count) { out, initialized in
                 let dtype = info.dtype
@@ -305,7 +329,7 @@ public struct SafeTensorsFile: Sendable {
     public func requireDType(_ name: String, _ dtype: SafeTensorsDType) throws {
         let actual = try info(name).dtype
         guard actual == dtype else {
-            throw TernaryKitError.file(path: path, problem: "tensor \"\(name)\" is \(actual.rawValue), expected \(dtype.rawValue)")
+            throw TernaryKitError.file(path: path, problem: "tensor \"\(name.escapedForTerminal)\" is \(actual.rawValue), expected \(dtype.rawValue)")
         }
     }
 
@@ -313,7 +337,7 @@ public struct SafeTensorsFile: Sendable {
     public func requireShape(_ name: String, _ shape: [Int]) throws {
         let actual = try info(name).shape
         guard actual == shape else {
-            throw TernaryKitError.file(path: path, problem: "tensor \"\(name)\" has shape \(actual), expected \(shape)")
+            throw TernaryKitError.file(path: path, problem: "tensor \"\(name.escapedForTerminal)\" has shape \(actual), expected \(shape)")
         }
     }
 
@@ -356,7 +380,7 @@ public struct SafeTensorsFile: Sendable {
     static func describe(_ value: HeaderJSON) -> String {
         switch value {
         case .number(let text): return text
-        case .string(let s): return HeaderJSON.quoted(s)
+        case .string(let s): return HeaderJSON.quoted(s).escapedForTerminal
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         case .array(let a): return describe(a)
@@ -377,11 +401,17 @@ public struct TensorNameCheck: Sendable, Equatable {
     /// Names in the file that were not expected, sorted.
     public let unexpected: [String]
 
-    /// Compares `actual` names (e.g. `SafeTensorsFile.tensors.keys`) with `expected`.
+    /// Compares `actual` names with `expected`, by their UTF-8 bytes (see `TensorName`).
     public init(expected: some Sequence<String>, actual: some Sequence<String>) {
-        let e = Set(expected), a = Set(actual)
-        missing = e.subtracting(a).sorted()
-        unexpected = a.subtracting(e).sorted()
+        self.init(expected: expected, actual: actual.map { TensorName($0) })
+    }
+
+    /// Compares `actual` names (e.g. `SafeTensorsFile.tensors.keys`) with `expected`, by bytes.
+    @_disfavoredOverload
+    public init(expected: some Sequence<String>, actual: some Sequence<TensorName>) {
+        let e = Set(expected.map { TensorName($0) }), a = Set(actual)
+        missing = e.subtracting(a).sorted().map(\.string)
+        unexpected = a.subtracting(e).sorted().map(\.string)
     }
 
     /// True when the file holds exactly the expected names.
@@ -390,7 +420,7 @@ public struct TensorNameCheck: Sendable, Equatable {
     /// A one-paragraph summary listing up to `limit` names of each kind (then "and N more").
     public func summary(limit: Int = 20) -> String {
         func list(_ names: [String]) -> String {
-            let shown = names.prefix(limit).map { "\"\($0)\"" }.joined(separator: ", ")
+            let shown = names.prefix(limit).map { "\"\($0.escapedForTerminal)\"" }.joined(separator: ", ")
             return names.count > limit ? shown + ", and \(names.count - limit) more" : shown
         }
         var parts: [String] = []

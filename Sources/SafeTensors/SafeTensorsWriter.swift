@@ -19,20 +19,27 @@ public struct SafeTensorsWriter: Sendable {
         var bytes: [UInt8]
     }
 
-    /// Free-form string metadata stored under `__metadata__` (omitted when empty).
-    public var metadata: [String: String]
-    private(set) var entries: [String: Entry] = [:]
+    /// Free-form string metadata stored under `__metadata__` (omitted when empty), keyed by the
+    /// keys' UTF-8 bytes like a file's (`SafeTensorsFile.metadata`), so copying a file's metadata
+    /// keeps keys that only differ in Unicode normalisation.
+    public var metadata: [TensorName: String]
+    private(set) var entries: [TensorName: Entry] = [:]
 
     /// Testing hook: when set, `write(to:)` fails after this many bytes, as a full disk would.
     var failAfterBytes: Int?
 
-    /// An empty writer with optional metadata.
-    public init(metadata: [String: String] = [:]) {
+    /// An empty writer with optional metadata (keyed by UTF-8 bytes).
+    public init(metadata: [TensorName: String] = [:]) {
         self.metadata = metadata
     }
 
+    /// An empty writer with metadata given by `String` keys.
+    public init(metadata: [String: String]) {
+        self.metadata = Dictionary(uniqueKeysWithValues: metadata.map { (TensorName($0.key), $0.value) })
+    }
+
     /// The names added so far, sorted.
-    public var names: [String] { entries.keys.sorted() }
+    public var names: [String] { entries.keys.sorted().map(\.string) }
 
     /// Adds a tensor from its raw little-endian bytes.
     /// - Throws: `.invalidArgument` for an empty, reserved or duplicate name, `.invalidShape` for a
@@ -41,7 +48,7 @@ public struct SafeTensorsWriter: Sendable {
     public mutating func add(_ name: String, dtype: SafeTensorsDType, shape: [Int], bytes: [UInt8]) throws {
         guard !name.isEmpty else { throw TernaryKitError.invalidArgument("a tensor name must not be empty") }
         guard name != "__metadata__" else { throw TernaryKitError.invalidArgument("\"__metadata__\" is reserved, not a tensor name") }
-        guard entries[name] == nil else { throw TernaryKitError.invalidArgument("tensor \"\(name)\" added twice") }
+        guard entries[TensorName(name)] == nil else { throw TernaryKitError.invalidArgument("tensor \"\(name.escapedForTerminal)\" added twice") }
         let count = try SafeTensorsWriter.elementCount(shape, name: name)
         let (expected, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
         guard !overflow else { throw TernaryKitError.invalidShape("tensor \"\(name)\": shape \(shape) overflows") }
@@ -49,7 +56,7 @@ public struct SafeTensorsWriter: Sendable {
             throw TernaryKitError.lengthMismatch(expected: expected, actual: bytes.count,
                                                  what: "bytes of \(dtype.rawValue) tensor \"\(name)\" with shape \(shape)")
         }
-        entries[name] = Entry(dtype: dtype, shape: shape, bytes: bytes)
+        entries[TensorName(name)] = Entry(dtype: dtype, shape: shape, bytes: bytes)
     }
 
     /// Adds Float values stored as `dtype`, one of F32, F16, BF16 (rounded to nearest-even) or F64.
@@ -118,7 +125,7 @@ public struct SafeTensorsWriter: Sendable {
     }
 
     /// The tensor names in data order: element size descending, then name.
-    var dataOrder: [String] {
+    var dataOrder: [TensorName] {
         entries.keys.sorted { a, b in
             let sa = entries[a]!.dtype.byteSize, sb = entries[b]!.dtype.byteSize
             return sa != sb ? sa > sb : a < b
@@ -127,7 +134,7 @@ public struct SafeTensorsWriter: Sendable {
 
     /// The header bytes, padded with spaces to make `8 + count` a multiple of 8.
     func headerBytes() -> [UInt8] {
-        var offsets: [String: Range<Int>] = [:]
+        var offsets: [TensorName: Range<Int>] = [:]
         var position = 0
         for name in dataOrder {
             let n = entries[name]!.bytes.count
@@ -136,14 +143,14 @@ public struct SafeTensorsWriter: Sendable {
         }
         var members: [(key: String, text: String)] = []
         if !metadata.isEmpty {
-            let pairs = metadata.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-                .map { "\(HeaderJSON.quoted($0)):\(HeaderJSON.quoted(metadata[$0]!))" }
+            let pairs = metadata.keys.sorted()
+                .map { "\(HeaderJSON.quoted($0.string)):\(HeaderJSON.quoted(metadata[$0]!))" }
             members.append(("__metadata__", "\"__metadata__\":{" + pairs.joined(separator: ",") + "}"))
         }
         for (name, e) in entries {
             let r = offsets[name]!
             let shape = e.shape.map(String.init).joined(separator: ",")
-            members.append((name, "\(HeaderJSON.quoted(name)):{\"data_offsets\":[\(r.lowerBound),\(r.upperBound)],"
+            members.append((name.string, "\(HeaderJSON.quoted(name.string)):{\"data_offsets\":[\(r.lowerBound),\(r.upperBound)],"
                                   + "\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)]}"))
         }
         // Members sorted by key, byte-wise ("__metadata__" among them).

@@ -6,10 +6,17 @@ public struct ComputeContext: Sendable, Equatable, CustomStringConvertible {
     /// The number of threads, ≥ 1.
     public let threads: Int
 
+    /// The most threads a context accepts (far beyond any machine this runs on; the bound keeps
+    /// per-thread buffers sized from a thread count finite).
+    public static let maximumThreads = 1024
+
     /// A context with `threads` threads.
-    /// - Throws: `.invalidArgument` when `threads < 1`.
+    /// - Throws: `.invalidArgument` when `threads` is outside `1 ... maximumThreads`.
     public init(threads: Int) throws {
         guard threads >= 1 else { throw TernaryKitError.invalidArgument("thread count must be at least 1, got \(threads)") }
+        guard threads <= ComputeContext.maximumThreads else {
+            throw TernaryKitError.invalidArgument("thread count \(threads) exceeds \(ComputeContext.maximumThreads)")
+        }
         self.threads = threads
     }
 

@@ -21,6 +21,12 @@ public protocol LinearBackend: Sendable {
 /// - the **Int8 path** computes the exact integer product `W_t · x` (no scale) into Int32; all
 ///   backends return identical integers.
 ///
+/// **Non-finite and overflowing inputs (Float path), the same on every backend:** a batch row
+/// of `x` containing a NaN or an infinity, or with values so large that the row's sums could
+/// overflow (`4 · inFeatures · max|x| · max(1, |scale|) > Float.greatestFiniteMagnitude`),
+/// gives NaN in every output of that row; the other rows are unaffected and their outputs are
+/// finite. Kernels apply it with `applyNonFiniteRule` after their product (see `NonFiniteRows`).
+///
 /// Buffer sizes are the caller's responsibility (checked with `precondition`): `x.count ≥
 /// batch · inFeatures`, `y.count ≥ batch · outFeatures`, `batch ≥ 1`.
 public protocol LinearKernel: Sendable {

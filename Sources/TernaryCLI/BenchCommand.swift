@@ -107,6 +107,7 @@ struct KernelBenchCommand: ParsableCommand {
             do { _ = try BackendRegistry.backends(list: list) } catch { throw ValidationError("--backends: \(error)") }
         }
         _ = try bitPackedVariants()
+        try validateSizes()
     }
 
     /// The `--variant` values, checked against this CPU (empty: none forced).

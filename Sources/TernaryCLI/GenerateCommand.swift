@@ -100,7 +100,7 @@ struct GenerateCommand: ParsableCommand {
             throw ValidationError("--tokens: id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
         }
         if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1, got \(maxNewTokens)") }
-        if ids.count + maxNewTokens - 1 > config.cacheCapacity {
+        if try InputLimits.sum(ids.count, maxNewTokens, "prompt + --max-new-tokens") - 1 > config.cacheCapacity {
             throw ValidationError("prompt (\(ids.count)) + --max-new-tokens (\(maxNewTokens)) exceed the context \(config.cacheCapacity)")
         }
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -109,7 +109,11 @@ struct GenerateCommand: ParsableCommand {
         if compareLmHead < 0 || compareLmHead > config.cacheCapacity {
             throw ValidationError("--compare-lm-head must be in 0...\(config.cacheCapacity), got \(compareLmHead)")
         }
-        if `repeat` < 1 { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
+        try InputLimits.check("--repeat", `repeat`, 1...InputLimits.maximumGenerationRepeats)
+        try InputLimits.checkThreads([threads])
+        var sized = config
+        sized.kvCacheCapacity = max(ids.count + maxNewTokens, compareLmHead)
+        try InputLimits.checkModelFits(sized, "the model with its KV cache")
         if topK < 0 { throw ValidationError("--top-k must not be negative, got \(topK)") }
         if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
         if !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be ≥ 0, got \(temperature)") }

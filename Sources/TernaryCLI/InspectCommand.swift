@@ -40,13 +40,15 @@ struct InspectCommand: ParsableCommand {
     static func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
 
     /// The human-readable listing: one line per tensor sorted by name, totals, metadata.
+    /// Names, metadata and the path come from outside: they are printed escaped
+    /// (`escapedForTerminal`), so a crafted file cannot send control sequences to the terminal.
     static func table(_ file: SafeTensorsFile) -> String {
         let names = file.names
-        let nameWidth = max(4, names.map(\.count).max() ?? 0)
+        let nameWidth = max(4, names.map(\.escapedForTerminal.count).max() ?? 0)
         let shapeWidth = max(5, names.map { shapeText(file.tensors[$0]!.shape).count }.max() ?? 0)
         func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
         func lpad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
-        var out = "\(file.path)\n"
+        var out = "\(file.path.escapedForTerminal)\n"
         out += "  header \(file.headerByteCount) bytes, data \(file.dataByteCount) bytes, \(names.count) tensors\n\n"
         out += "  \(pad("name", nameWidth))  dtype  \(pad("shape", shapeWidth))  \(lpad("elements", 12))  \(lpad("bytes", 12))\n"
         var totalElements = 0, totalBytes = 0
@@ -57,7 +59,7 @@ struct InspectCommand: ParsableCommand {
             totalBytes += t.byteCount
             byDType[t.dtype, default: (0, 0)].count += 1
             byDType[t.dtype, default: (0, 0)].bytes += t.byteCount
-            out += "  \(pad(name, nameWidth))  \(pad(t.dtype.rawValue, 5))  \(pad(shapeText(t.shape), shapeWidth))"
+            out += "  \(pad(name.escapedForTerminal, nameWidth))  \(pad(t.dtype.rawValue, 5))  \(pad(shapeText(t.shape), shapeWidth))"
             out += "  \(lpad(String(t.elementCount), 12))  \(lpad(String(t.byteCount), 12))\n"
         }
         out += "\n  total: \(names.count) tensors, \(totalElements) elements, \(totalBytes) bytes"
@@ -70,7 +72,9 @@ struct InspectCommand: ParsableCommand {
             out += "  metadata: none\n"
         } else {
             out += "  metadata:\n"
-            for key in file.metadata.keys.sorted() { out += "    \(key): \(file.metadata[key]!)\n" }
+            for key in file.metadata.keys.sorted() {
+                out += "    \(key.string.escapedForTerminal): \(file.metadata[key]!.escapedForTerminal)\n"
+            }
         }
         return out
     }
@@ -110,7 +114,7 @@ struct InspectCommand: ParsableCommand {
                            dataOffsets: [$0.dataOffsets.lowerBound, $0.dataOffsets.upperBound], bytes: $0.byteCount)
                 }
             }
-            metadata = SortedStringMap(entries: file.metadata)
+            metadata = SortedStringMap(entries: [:], orderedPairs: file.metadata.keys.sorted().map { ($0.string, file.metadata[$0]!) })
         }
     }
 }

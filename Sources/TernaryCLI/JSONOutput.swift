@@ -1,4 +1,5 @@
 import Foundation
+import TensorCore
 
 /// The JSON the CLI prints: an `Encodable` value as one compact line.
 ///
@@ -22,11 +23,24 @@ enum JSONOutput {
         return out
     }
 
-    /// A string as a JSON string literal, quotes included (escaped by `JSONEncoder`).
+    /// A string as a JSON string literal, quotes included (escaped by `JSONEncoder`; DEL, C1
+    /// controls and bidirectional overrides, which `JSONEncoder` leaves raw, as `\uXXXX` too, so
+    /// no string from a file reaches a terminal unescaped).
     static func quoted(_ s: String) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(s), as: UTF8.self)
+        let text = String(decoding: try encoder.encode(s), as: UTF8.self)
+        guard text.unicodeScalars.contains(where: String.needsTerminalEscape) else { return text }
+        var out = ""
+        for u in text.unicodeScalars {
+            if String.needsTerminalEscape(u) {
+                let hex = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(u)
+            }
+        }
+        return out
     }
 
     /// The JSON text of a number or `null` for a non-finite one.
@@ -51,6 +65,9 @@ func sixDigits(_ x: Double) -> Double {
 /// order differs from run to run).
 struct SortedStringMap: Encodable {
     var entries: [String: String]
+    /// Pairs already in order (keys compared by bytes, so canonically equivalent keys stay apart);
+    /// when set, used instead of `entries`.
+    var orderedPairs: [(key: String, value: String)]? = nil
 
     private struct Key: CodingKey {
         var stringValue: String
@@ -61,6 +78,10 @@ struct SortedStringMap: Encodable {
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: Key.self)
+        if let pairs = orderedPairs {
+            for (key, value) in pairs { try container.encode(value, forKey: Key(stringValue: key)) }
+            return
+        }
         for key in entries.keys.sorted() { try container.encode(entries[key]!, forKey: Key(stringValue: key)) }
     }
 }
@@ -96,7 +117,7 @@ private final class JSONNode {
         var fields: [(key: String, node: JSONNode)] = []
         if case .object(let f) = content { fields = f }
         let node = JSONNode()
-        if let i = fields.firstIndex(where: { $0.key == key }) { fields[i].node = node } else { fields.append((key, node)) }
+        if let i = fields.firstIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) { fields[i].node = node } else { fields.append((key, node)) }
         content = .object(fields)
         return node
     }

@@ -45,6 +45,7 @@ struct LogitsCommand: ParsableCommand {
         _ = try GenerateCommand.parseTokens(tokens)
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if top < 1 { throw ValidationError("--top must be at least 1, got \(top)") }
+        try InputLimits.checkThreads([threads])
         do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
     }
 

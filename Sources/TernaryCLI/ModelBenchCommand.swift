@@ -66,10 +66,12 @@ struct ModelBenchCommand: ParsableCommand {
         if let t = threadCounts.first(where: { $0 < 1 }) { throw ValidationError("--threads must be at least 1, got \(t)") }
         if promptTokens < 1 { throw ValidationError("--prompt-tokens must be at least 1, got \(promptTokens)") }
         if newTokens < 1 { throw ValidationError("--new-tokens must be at least 1, got \(newTokens)") }
-        if promptTokens + newTokens > config.cacheCapacity {
-            throw ValidationError("--prompt-tokens + --new-tokens (\(promptTokens + newTokens)) exceed the context \(config.cacheCapacity)")
+        let total = try InputLimits.sum(promptTokens, newTokens, "--prompt-tokens + --new-tokens")
+        if total > config.cacheCapacity {
+            throw ValidationError("--prompt-tokens + --new-tokens (\(total)) exceed the context \(config.cacheCapacity)")
         }
-        if `repeat` < 1 { throw ValidationError("--repeat must be at least 1, got \(`repeat`)") }
+        try InputLimits.check("--repeat", `repeat`, 1...InputLimits.maximumGenerationRepeats)
+        try InputLimits.checkThreads(threadCounts)
         if let list = backends {
             do { _ = try BackendRegistry.backends(list: list) } catch { throw ValidationError("--backends: \(error)") }
         }

@@ -74,6 +74,7 @@ public struct BLASKernel: LinearKernel {
     public func apply(_ x: UnsafeBufferPointer<Float>, batch: Int, into y: UnsafeMutableBufferPointer<Float>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
         product(x.baseAddress!, batch: batch, alpha: scale, into: y.baseAddress!)
+        applyNonFiniteRule(x, batch: batch, into: y)
     }
 
     /// Int8 path: converts to Float, multiplies with alpha = 1, converts back (exact, see the type).

@@ -127,6 +127,7 @@ public struct BitPackedKernel: LinearKernel {
                 function(&args)
             }
         }
+        applyNonFiniteRule(x, batch: batch, into: y)
     }
 }
 

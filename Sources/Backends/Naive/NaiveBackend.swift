@@ -55,6 +55,7 @@ public struct NaiveKernel: LinearKernel {
                 }
             }
         }
+        applyNonFiniteRule(x, batch: batch, into: y)
     }
 
     /// Int8 path: one Int32 dot product per output.

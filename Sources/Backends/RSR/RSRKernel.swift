@@ -92,6 +92,7 @@ public struct RSRKernel: LinearKernel {
             run(integer: false, x: UnsafeRawPointer(x.baseAddress!), batch: batch,
                 y: UnsafeMutableRawPointer(y.baseAddress!), table: table.baseAddress)
         }
+        applyNonFiniteRule(x, batch: batch, into: y)
     }
 
     /// Int8 path: Int32 sums throughout, exact (|W·x| ≤ 128·in fits Int32).

@@ -15,5 +15,6 @@
 #include "vector_ops.h"
 #include "gemv.h"
 #include "quantize.h"
+#include "fileops.h"
 
 #endif
