@@ -100,6 +100,95 @@ void tk_gemv_i8_avxvnni(const int8_t *w, const int8_t *x, int64_t rows, int64_t 
 void tk_gemv_i8_avx512vnni(const int8_t *w, const int8_t *x, int64_t rows, int64_t cols, int32_t *out) { tk_gemv_i8_portable(w, x, rows, cols, out); }
 #endif
 
+// ---------------------------------------------------------------- Int8 GEMM, several activation rows (LM head)
+
+void tk_gemm_i8_portable(const int8_t *w, int64_t rows, int64_t cols, const int8_t *x, int64_t batch,
+                         int32_t *out, int64_t out_stride) {
+    for (int64_t t = 0; t < batch; t++) tk_gemv_i8_portable(w, x + t * cols, rows, cols, out + t * out_stride);
+}
+
+void tk_gemm_i8_avx2(const int8_t *w, int64_t rows, int64_t cols, const int8_t *x, int64_t batch,
+                     int32_t *out, int64_t out_stride) {
+    // Tiles of 64 weight rows stay in L2 while every activation row reads them.
+    for (int64_t r0 = 0; r0 < rows; r0 += 64) {
+        int64_t n = rows - r0 < 64 ? rows - r0 : 64;
+        for (int64_t t = 0; t < batch; t++) tk_gemv_i8_avx2(w + r0 * cols, x + t * cols, n, cols, out + t * out_stride + r0);
+    }
+}
+
+void tk_gemm_i8_avxvnni(const int8_t *w, int64_t rows, int64_t cols, const int8_t *x, int64_t batch,
+                        int32_t *out, int64_t out_stride) {
+    for (int64_t r0 = 0; r0 < rows; r0 += 64) {
+        int64_t n = rows - r0 < 64 ? rows - r0 : 64;
+        for (int64_t t = 0; t < batch; t++) tk_gemv_i8_avxvnni(w + r0 * cols, x + t * cols, n, cols, out + t * out_stride + r0);
+    }
+}
+
+#ifdef TK_X86
+// 4 weight rows × 4 activation rows per block, 16 accumulators of 512 bits. The weights are
+// made unsigned on the fly (u = w XOR 0x80 = w + 128), so one vpdpbusd multiplies u by the signed
+// activations with no sign trick: Σ u·x = Σ w·x + 128·Σ x, and 128·Σ x is subtracted at the end.
+// Each weight vector is loaded and flipped once for four activation rows, each activation vector
+// once for four weight rows: 8 loads, 4 XORs and 16 vpdpbusd per 4 × 4 × 64 products.
+// Exact: a lane adds 4 products of at most 255 · 128 per instruction (no saturation in
+// vpdpbusd), the sum wraps modulo 2^32, and the true result fits in Int32 (see gemv.h).
+#define TK_GEMM_BLOCK(NR, NT)                                                                      \
+    do {                                                                                           \
+        __m512i acc[4][4];                                                                         \
+        for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) acc[i][j] = _mm512_setzero_si512();\
+        int64_t c = 0;                                                                             \
+        for (; c + 64 <= cols; c += 64) {                                                          \
+            __m512i xv[4], wv;                                                                     \
+            if (first) for (int i = 0; i < NR; i++) _mm_prefetch((const char *)(wr[i] + c + 1024), _MM_HINT_T0); \
+            for (int j = 0; j < NT; j++) xv[j] = _mm512_loadu_si512((const void *)(xt[j] + c));    \
+            for (int i = 0; i < NR; i++) {                                                         \
+                wv = _mm512_xor_si512(_mm512_loadu_si512((const void *)(wr[i] + c)), flip);        \
+                for (int j = 0; j < NT; j++) acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], wv, xv[j]); \
+            }                                                                                      \
+        }                                                                                          \
+        for (int i = 0; i < NR; i++)                                                               \
+            for (int j = 0; j < NT; j++)                                                           \
+                yt[j][r + i] = _mm512_reduce_add_epi32(acc[i][j]) - 128 * sx[j] + tk_tail_i8(wr[i], xt[j], c, cols); \
+    } while (0)
+
+__attribute__((target("avx2,avx512f,avx512vl,avx512vnni")))
+void tk_gemm_i8_avx512vnni(const int8_t *w, int64_t rows, int64_t cols, const int8_t *x, int64_t batch,
+                           int32_t *out, int64_t out_stride) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const int64_t body = cols / 64 * 64;
+    for (int64_t r0 = 0; r0 < rows; r0 += 64) {
+        const int64_t r1 = rows - r0 < 64 ? rows : r0 + 64;
+        for (int64_t t0 = 0; t0 < batch; t0 += 4) {
+            const int nt = batch - t0 < 4 ? (int)(batch - t0) : 4;
+            const int8_t *xt[4];
+            int32_t *yt[4];
+            int32_t sx[4];
+            for (int j = 0; j < 4; j++) {
+                int jj = j < nt ? j : 0;
+                xt[j] = x + (t0 + jj) * cols;
+                yt[j] = out + (t0 + jj) * out_stride;
+                int32_t s = 0;
+                for (int64_t c = 0; c < body; c++) s += xt[j][c];   // Σx over the vector part only
+                sx[j] = s;
+            }
+            const int first = t0 == 0;   // the tile's first pass comes from memory: prefetch it
+            int64_t r = r0;
+            for (; r + 4 <= r1; r += 4) {
+                const int8_t *wr[4] = {w + r * cols, w + (r + 1) * cols, w + (r + 2) * cols, w + (r + 3) * cols};
+                if (nt == 4) TK_GEMM_BLOCK(4, 4); else TK_GEMM_BLOCK(4, nt);
+            }
+            for (; r < r1; r++) {
+                const int8_t *wr[4] = {w + r * cols, w + r * cols, w + r * cols, w + r * cols};
+                TK_GEMM_BLOCK(1, nt);
+            }
+        }
+    }
+}
+#else
+void tk_gemm_i8_avx512vnni(const int8_t *w, int64_t rows, int64_t cols, const int8_t *x, int64_t batch,
+                           int32_t *out, int64_t out_stride) { tk_gemm_i8_portable(w, rows, cols, x, batch, out, out_stride); }
+#endif
+
 // ---------------------------------------------------------------- 4-bit grouped GEMV (LM head)
 
 void tk_gemv_q4_portable(const uint8_t *w, const float *scales, const int8_t *x, int64_t rows, int64_t cols, float *out) {

@@ -225,11 +225,25 @@ public final class LMHead: Module {
                     let w = SendableConstPointer(wb)
                     let s = SendableConstPointer(sb)
                     let x = SendableConstPointer(UnsafeBufferPointer(qx)), xs = SendableConstPointer(UnsafeBufferPointer(qs))
+                    let gemm = LayerKernels.gemv.gemmI8
                     Parallel.forEachChunk(count: v, threads: threads, granularity: 64, costPerItem: n &* rows) { range in
-                        LMHead.forEachTile(range, rows: rows) { tile, r in
-                            gemv(w.base + tile.lowerBound &* n, x.base + r &* n, Int64(tile.count), Int64(n), a.base + tile.lowerBound)
+                        if rows == 1 {
+                            gemv(w.base + range.lowerBound &* n, x.base, Int64(range.count), Int64(n), a.base + range.lowerBound)
+                            let inverse = 1 / xs.base[0]
+                            for i in range { o.base[i] = Float(a.base[i]) * s.base[i] * inverse }
+                            return
+                        }
+                        // Several rows: the exact Int32 products go into the output's own memory
+                        // (4 bytes each, like the Float they become), then are scaled in place.
+                        let raw = UnsafeMutableRawPointer(o.base)
+                        gemm(w.base + range.lowerBound &* n, Int64(range.count), Int64(n), x.base, Int64(rows),
+                             raw.assumingMemoryBound(to: Int32.self) + range.lowerBound, Int64(v))
+                        for r in 0..<rows {
                             let inverse = 1 / xs.base[r]
-                            for i in tile { o.base[r &* v &+ i] = Float(a.base[i]) * s.base[i] * inverse }
+                            for i in range {
+                                let k = r &* v &+ i
+                                o.base[k] = Float(raw.load(fromByteOffset: k &* 4, as: Int32.self)) * s.base[i] * inverse
+                            }
                         }
                     }
                 }
