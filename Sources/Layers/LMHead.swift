@@ -91,7 +91,11 @@ public final class LMHead: Module {
         if format == .int4 { buildInt4() }
         guard format == .int8 else { return }
         let n = dimensions
-        var q = [Int8](repeating: 0, count: vocabularySize * n)
+        // Every row is written below; the pages are advised for huge pages before the first write.
+        var q = [Int8](unsafeUninitializedCapacity: vocabularySize * n) { buffer, initialized in
+            HugePages.advise(UnsafeMutableRawBufferPointer(buffer))
+            initialized = vocabularySize * n
+        }
         var s = [Float](repeating: 0, count: vocabularySize)
         weight.withUnsafeBufferPointer { wb in
             q.withUnsafeMutableBufferPointer { qb in
