@@ -61,7 +61,7 @@ public enum GemvKernelVariant: String, KernelVariant {
     case avx2
     /// AVX-VNNI (256-bit `vpdpbusd`).
     case avxvnni
-    /// AVX-512 VNNI (`vpdpbusd` on 256-bit vectors with the EVEX encoding).
+    /// AVX-512 VNNI (512-bit `vpdpbusd`; the GEMV reads one row at a time, the GEMM 4 rows × 4 hidden states).
     case avx512vnni
 
     /// Whether a CPU with `features` can execute this variant.
