@@ -114,6 +114,28 @@ public final class BitNetModel: Module, CausalLanguageModel {
         return logits
     }
 
+    /// One batched decode step: `tokens[r]` runs after what `caches[r]` holds, all rows through
+    /// every projection at once (each weight read once per step), attention per row against its
+    /// own cache. Row `r` of the result is bit-identical to `logits(for: [tokens[r]], cache:
+    /// caches[r], allPositions: false)`.
+    /// - Throws: `.invalidArgument` (checked before any cache changes) for a count mismatch, a
+    ///   cache used twice or of another model, bad ids, a full cache.
+    public func logits(forNextTokens tokens: [Int], caches: [ModelCache]) throws -> [Float] {
+        try ModelCache.validateBatch(tokens, caches: caches, vocabularySize: config.vocabSize)
+        guard caches.allSatisfy({ $0.layers.count == layers.count }) else {
+            throw TernaryKitError.invalidArgument("a cache of another layer count than the model's \(layers.count)")
+        }
+        let h = config.hiddenSize, v = config.vocabSize, n = tokens.count
+        let x = workspace.floats(.residual, count: n * h)
+        embedding.lookup(tokens, into: x)
+        for (i, block) in layers.enumerated() { try block(x, rows: n, caches: caches.map { $0.layers[i] }) }
+        let finals = workspace.floats(.logitsInput, count: n * h)
+        norm(UnsafeBufferPointer(x), rows: n, into: finals, threads: context.threads)
+        var logits = [Float](repeating: 0, count: n * v)
+        logits.withUnsafeMutableBufferPointer { out in lmHead(UnsafeBufferPointer(finals), rows: n, into: out) }
+        return logits
+    }
+
     /// Runs `tokens` through the decoder stack and the final norm into `workspace`'s
     /// `.logitsInput` slot (`tokens.count × hidden`).
     private func run(_ tokens: [Int], cache: ModelCache) throws {

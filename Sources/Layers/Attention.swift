@@ -163,26 +163,113 @@ public final class GroupedQueryAttention: Module {
             for item in range {
                 let t = item / heads, h = item % heads
                 let g = h / group
-                let visible = startPosition + t + 1
-                let qv = q.base + item * d
-                let kBase = kp.base + g * keyStride * d, vBase = vp.base + g * keyStride * d
-                var m = -Float.infinity
-                for j in 0..<visible {
-                    let v = dot(qv, kBase + j * d, Int64(d)) * scale
-                    s[j] = v
-                    if v > m { m = v }
-                }
-                var sum: Float = 0
-                for j in 0..<visible {
-                    let e = expf(s[j] - m)
-                    s[j] = e
-                    sum += e
-                }
-                let ov = o.base + item * d
-                ov.update(repeating: 0, count: d)
-                let inv = 1 / sum
-                for j in 0..<visible { axpy(ov, s[j] * inv, vBase + j * d, Int64(d)) }
+                attendOne(query: q.base + item * d, keys: kp.base + g * keyStride * d, values: vp.base + g * keyStride * d,
+                          visible: startPosition + t + 1, headDimension: d, scale: scale, scores: s, into: o.base + item * d,
+                          dot: dot, axpy: axpy)
             }
         }
+    }
+
+    /// One (token, head) pair: the scores against `visible` keys, their softmax, and the value
+    /// mix. The one loop both the single-sequence and the batched paths run, so a sequence
+    /// gives the same bits alone or in a batch.
+    @inline(__always)
+    static func attendOne(query qv: UnsafePointer<Float>, keys kBase: UnsafePointer<Float>, values vBase: UnsafePointer<Float>,
+                          visible: Int, headDimension d: Int, scale: Float, scores s: UnsafeMutablePointer<Float>,
+                          into ov: UnsafeMutablePointer<Float>, dot: VectorKernelVariant.Dot, axpy: VectorKernelVariant.Axpy) {
+        var m = -Float.infinity
+        for j in 0..<visible {
+            let v = dot(qv, kBase + j * d, Int64(d)) * scale
+            s[j] = v
+            if v > m { m = v }
+        }
+        var sum: Float = 0
+        for j in 0..<visible {
+            let e = expf(s[j] - m)
+            s[j] = e
+            sum += e
+        }
+        ov.update(repeating: 0, count: d)
+        let inv = 1 / sum
+        for j in 0..<visible { axpy(ov, s[j] * inv, vBase + j * d, Int64(d)) }
+    }
+
+    /// Attends one new token per sequence for `rows` independent sequences (`x`: their
+    /// normalized hidden states, `rows × hiddenSize`): row `r` is the next token of the sequence
+    /// whose keys and values `caches[r]` holds, at position `caches[r].length`. Appends each
+    /// row's key and value to its own cache and writes `rows × hiddenSize` outputs into `y`.
+    ///
+    /// The projections run once for all rows (each weight is read once per step); scores,
+    /// softmax and the value mix of row `r` read only `caches[r]`, with the same loops as
+    /// ``callAsFunction(_:rows:cache:into:)``, so every row's output is bit-identical to running
+    /// its sequence alone.
+    /// - Throws: `.invalidArgument` for a cache count other than `rows`, the same cache twice, a
+    ///   full cache or one that does not fit this layer (nothing is appended then); a
+    ///   projection's `prepare` error.
+    public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, caches: [KVCache],
+                               into y: UnsafeMutableBufferPointer<Float>) throws {
+        let hidden = qProj.inFeatures, d = headDimension
+        guard caches.count == rows, rows >= 1 else {
+            throw TernaryKitError.invalidArgument("\(caches.count) KV caches for \(rows) rows")
+        }
+        guard Set(caches.map(ObjectIdentifier.init)).count == rows else {
+            throw TernaryKitError.invalidArgument("the same KV cache appears twice in one batch")
+        }
+        for cache in caches {
+            guard cache.kvHeads == kvHeads, cache.headDimension == d else {
+                throw TernaryKitError.invalidArgument("KV cache of \(cache.kvHeads)×\(cache.headDimension) for attention with \(kvHeads)×\(d)")
+            }
+            guard cache.length < cache.capacity, cache.length < rotary.maxPositions else {
+                throw TernaryKitError.invalidArgument(
+                    "\(cache.length) cached + 1 new position exceed the KV cache (\(cache.capacity)) or the rotary table (\(rotary.maxPositions))")
+            }
+        }
+        precondition(x.count >= rows * hidden && y.count >= rows * hidden)
+        let qx = workspace.quantized(count: rows * hidden)
+        let qs = workspace.scales(count: rows)
+        LayerKernels.quantize(x, rows: rows, columns: hidden, into: qx, scales: qs, threads: threads)
+        let q = workspace.floats(.query, count: rows * heads * d)
+        let k = workspace.floats(.key, count: rows * kvHeads * d)
+        let v = workspace.floats(.value, count: rows * kvHeads * d)
+        try qProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: q)
+        try kProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: k)
+        try vProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: v)
+        var longest = 0, total = 0
+        for (r, cache) in caches.enumerated() {
+            let position = cache.length
+            rotary.apply(q.baseAddress! + r * heads * d, heads: heads, position: position)
+            rotary.apply(k.baseAddress! + r * kvHeads * d, heads: kvHeads, position: position)
+            cache.append(keys: k.baseAddress! + r * kvHeads * d, values: v.baseAddress! + r * kvHeads * d, count: 1)
+            longest = max(longest, cache.length)
+            total += cache.length
+        }
+        let a = workspace.floats(.attention, count: rows * heads * d)
+        let chunks = Parallel.maximumChunks(count: rows * heads, threads: threads)
+        let scratch = SendablePointer(workspace.floats(.scores, count: chunks * longest))
+        let heads = self.heads, group = heads / kvHeads
+        let scale = 1 / Float(d).squareRoot()
+        let dot = LayerKernels.dot, axpy = LayerKernels.axpy
+        let qp = SendableConstPointer(UnsafeBufferPointer(q)), o = SendablePointer(a)
+        withUnsafeTemporaryAllocation(of: (keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, length: Int).self,
+                                      capacity: rows) { views in
+            for (r, cache) in caches.enumerated() {
+                views[r] = (UnsafePointer(cache.keys.baseAddress!), UnsafePointer(cache.values.baseAddress!), cache.capacity, cache.length)
+            }
+            let vs = SendableConstPointer(UnsafeBufferPointer(views))
+            Parallel.forEachIndexedChunk(count: rows * heads, threads: threads, costPerItem: 2 * d * max(1, total / rows),
+                                         minimumWork: 1 << 15) { chunk, range in
+                let s = scratch.base + chunk * longest
+                for item in range {
+                    let r = item / heads, h = item % heads
+                    let view = vs.base[r]
+                    let offset = (h / group) * view.stride * d
+                    GroupedQueryAttention.attendOne(
+                        query: qp.base + item * d, keys: view.keys + offset, values: view.values + offset, visible: view.length,
+                        headDimension: d, scale: scale, scores: s, into: o.base + item * d, dot: dot, axpy: axpy)
+                }
+            }
+        }
+        if let norm = subNorm { norm(UnsafeBufferPointer(a), rows: rows, into: a, threads: threads) }
+        try oProj(UnsafeBufferPointer(a), rows: rows, into: y)
     }
 }

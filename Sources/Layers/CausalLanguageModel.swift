@@ -22,6 +22,28 @@ public protocol CausalLanguageModel: AnyObject {
     /// of every token (`tokens.count × vocabularySize`) when `allPositions`.
     /// - Throws: `.invalidArgument` for no tokens, ids outside the vocabulary, or a full cache.
     func logits(for tokens: [Int], cache: ModelCache, allPositions: Bool) throws -> [Float]
+    /// One decode step for several independent sequences at once: `tokens[r]` is the next token
+    /// of the sequence whose state is `caches[r]`, at position `caches[r].length`. Appends each
+    /// token to its own cache and returns `tokens.count × vocabularySize` logits, row `r` for
+    /// sequence `r`, each bit-identical to what ``logits(for:cache:allPositions:)`` gives for
+    /// that sequence alone.
+    ///
+    /// The default runs the sequences one after the other; a model overrides it with a true
+    /// batched step, where every weight is read once for all rows (`BitNetModel` does).
+    /// - Throws: `.invalidArgument` for no tokens, a count mismatch, the same cache twice, bad
+    ///   ids or a full cache (checked before any cache changes).
+    func logits(forNextTokens tokens: [Int], caches: [ModelCache]) throws -> [Float]
+}
+
+extension CausalLanguageModel {
+    /// Runs each sequence alone (see the requirement's documentation).
+    public func logits(forNextTokens tokens: [Int], caches: [ModelCache]) throws -> [Float] {
+        try ModelCache.validateBatch(tokens, caches: caches, vocabularySize: vocabularySize)
+        var out: [Float] = []
+        out.reserveCapacity(tokens.count * vocabularySize)
+        for (token, cache) in zip(tokens, caches) { out += try logits(for: [token], cache: cache, allPositions: false) }
+        return out
+    }
 }
 
 /// The state of one sequence: one KV cache per attention layer, all at the same length.
@@ -43,6 +65,19 @@ public final class ModelCache {
     public var bytes: Int { layers.reduce(0) { $0 + $1.bytes } }
     /// Forgets the sequence (the memory stays reserved).
     public func reset() { layers.forEach { $0.reset() } }
+
+    /// Checks a batched decode step: one token per cache, at least one, no cache twice, and
+    /// each token valid for its cache (``validate(_:vocabularySize:)``).
+    /// - Throws: `.invalidArgument` naming the problem.
+    public static func validateBatch(_ tokens: [Int], caches: [ModelCache], vocabularySize: Int) throws {
+        guard !tokens.isEmpty, tokens.count == caches.count else {
+            throw TernaryKitError.invalidArgument("a batched step needs one token per cache, got \(tokens.count) tokens for \(caches.count) caches")
+        }
+        guard Set(caches.map(ObjectIdentifier.init)).count == caches.count else {
+            throw TernaryKitError.invalidArgument("the same cache appears twice in one batched step")
+        }
+        for (token, cache) in zip(tokens, caches) { try cache.validate([token], vocabularySize: vocabularySize) }
+    }
 
     /// Checks that `tokens` can run next: non-empty, within the vocabulary and the capacity.
     /// - Throws: `.invalidArgument` naming the problem.

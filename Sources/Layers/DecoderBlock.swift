@@ -64,4 +64,23 @@ public final class DecoderBlock: Module {
         try feedForward(UnsafeBufferPointer(normed), rows: rows, into: branch)
         DecoderBlock.addResidual(UnsafeBufferPointer(branch), into: x, threads: threads)
     }
+
+    /// Updates the hidden states `x` (`rows × hidden`) of one new token per sequence in place:
+    /// row `r` belongs to the sequence of `caches[r]` (see
+    /// `GroupedQueryAttention.callAsFunction(_:rows:caches:into:)`). The norms and the
+    /// feed-forward work row by row, so each row gets the bits it would get alone.
+    /// - Throws: the attention's errors (a full cache, a cache count other than `rows`), a
+    ///   projection's `prepare` error.
+    public func callAsFunction(_ x: UnsafeMutableBufferPointer<Float>, rows: Int, caches: [KVCache]) throws {
+        let n = rows * inputNorm.dimensions
+        let normed = workspace.floats(.normed, count: n)
+        let branch = workspace.floats(.projection, count: n)
+        let threads = attention.threads
+        inputNorm(UnsafeBufferPointer(x), rows: rows, into: normed, threads: threads)
+        try attention(UnsafeBufferPointer(normed), rows: rows, caches: caches, into: branch)
+        DecoderBlock.addResidual(UnsafeBufferPointer(branch), into: x, threads: threads)
+        postAttentionNorm(UnsafeBufferPointer(x), rows: rows, into: normed, threads: threads)
+        try feedForward(UnsafeBufferPointer(normed), rows: rows, into: branch)
+        DecoderBlock.addResidual(UnsafeBufferPointer(branch), into: x, threads: threads)
+    }
 }

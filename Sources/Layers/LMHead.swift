@@ -99,7 +99,11 @@ public final class LMHead: Module {
         if format == .int4 { buildInt4() }
         guard format == .int8 else { return }
         let n = dimensions
-        var q = [Int8](repeating: 0, count: vocabularySize * n)
+        // Every row is written below; the pages are advised for huge pages before the first write.
+        var q = [Int8](unsafeUninitializedCapacity: vocabularySize * n) { buffer, initialized in
+            HugePages.advise(UnsafeMutableRawBufferPointer(buffer))
+            initialized = vocabularySize * n
+        }
         var s = [Float](repeating: 0, count: vocabularySize)
         weight.withUnsafeBufferPointer { wb in
             q.withUnsafeMutableBufferPointer { qb in
@@ -187,6 +191,24 @@ public final class LMHead: Module {
         return "LMHead \(vocabularySize)x\(dimensions) [\(format.rawValue)\(variant)\(tied ? ", tied" : "")] \(formatBytes(bytesPerToken)) read per token"
     }
 
+    /// Vocabulary rows per tile when several hidden states share a product: a tile's weights
+    /// (64 rows: 160 KiB of Int8 at 2560 wide) stay in L2 while every hidden state reads them,
+    /// so the head is streamed from memory once per product, not once per row.
+    static let tileRows = 64
+
+    /// Calls `body(tile, r)` for every tile of `range` and every row `r`, tile by tile; one row
+    /// gets the whole range at once. Each logit is computed by the same code either way.
+    @inline(__always)
+    static func forEachTile(_ range: Range<Int>, rows: Int, _ body: (Range<Int>, Int) -> Void) {
+        if rows == 1 { body(range, 0); return }
+        var lo = range.lowerBound
+        while lo < range.upperBound {
+            let hi = min(range.upperBound, lo &+ tileRows)
+            for r in 0..<rows { body(lo..<hi, r) }
+            lo = hi
+        }
+    }
+
     /// Logits for `rows` hidden states `h` (`rows × dimensions`) into `out` (`rows × vocabularySize`).
     public func callAsFunction(_ h: UnsafeBufferPointer<Float>, rows: Int, into out: UnsafeMutableBufferPointer<Float>) {
         precondition(h.count >= rows * dimensions && out.count >= rows * vocabularySize)
@@ -196,11 +218,10 @@ public final class LMHead: Module {
         case .float32:
             let dot = LayerKernels.dot
             weight.withUnsafeBufferPointer { wb in
-                let w = SendableConstPointer(wb)
-                for r in 0..<rows {
-                    let x = SendableConstPointer(h.baseAddress! + r * n)
-                    Parallel.forEachChunk(count: v, threads: threads, granularity: 64, costPerItem: n) { range in
-                        for i in range { o.base[r * v + i] = dot(w.base + i * n, x.base, Int64(n)) }
+                let w = SendableConstPointer(wb), x = SendableConstPointer(h)
+                Parallel.forEachChunk(count: v, threads: threads, granularity: 64, costPerItem: n &* rows) { range in
+                    LMHead.forEachTile(range, rows: rows) { tile, r in
+                        for i in tile { o.base[r &* v &+ i] = dot(w.base + i &* n, x.base + r &* n, Int64(n)) }
                     }
                 }
             }
@@ -215,12 +236,26 @@ public final class LMHead: Module {
                 rowScales.withUnsafeBufferPointer { sb in
                     let w = SendableConstPointer(wb)
                     let s = SendableConstPointer(sb)
-                    for r in 0..<rows {
-                        let x = SendableConstPointer(qx.baseAddress! + r * n)
-                        let inverse = 1 / qs[r]
-                        Parallel.forEachChunk(count: v, threads: threads, granularity: 64, costPerItem: n) { range in
-                            gemv(w.base + range.lowerBound * n, x.base, Int64(range.count), Int64(n), a.base + range.lowerBound)
-                            for i in range { o.base[r * v + i] = Float(a.base[i]) * s.base[i] * inverse }
+                    let x = SendableConstPointer(UnsafeBufferPointer(qx)), xs = SendableConstPointer(UnsafeBufferPointer(qs))
+                    let gemm = LayerKernels.gemv.gemmI8
+                    Parallel.forEachChunk(count: v, threads: threads, granularity: 64, costPerItem: n &* rows) { range in
+                        if rows == 1 {
+                            gemv(w.base + range.lowerBound &* n, x.base, Int64(range.count), Int64(n), a.base + range.lowerBound)
+                            let inverse = 1 / xs.base[0]
+                            for i in range { o.base[i] = Float(a.base[i]) * s.base[i] * inverse }
+                            return
+                        }
+                        // Several rows: the exact Int32 products go into the output's own memory
+                        // (4 bytes each, like the Float they become), then are scaled in place.
+                        let raw = UnsafeMutableRawPointer(o.base)
+                        gemm(w.base + range.lowerBound &* n, Int64(range.count), Int64(n), x.base, Int64(rows),
+                             raw.assumingMemoryBound(to: Int32.self) + range.lowerBound, Int64(v))
+                        for r in 0..<rows {
+                            let inverse = 1 / xs.base[r]
+                            for i in range {
+                                let k = r &* v &+ i
+                                o.base[k] = Float(raw.load(fromByteOffset: k &* 4, as: Int32.self)) * s.base[i] * inverse
+                            }
                         }
                     }
                 }
@@ -234,14 +269,14 @@ public final class LMHead: Module {
             packedWeight.withUnsafeBufferPointer { wb in
                 groupScales.withUnsafeBufferPointer { sb in
                     let w = SendableConstPointer(wb), s = SendableConstPointer(sb)
-                    for r in 0..<rows {
-                        let x = SendableConstPointer(qx.baseAddress! + r * n)
-                        let inverse = 1 / qs[r]
-                        Parallel.forEachChunk(count: v, threads: threads, granularity: 64, costPerItem: n) { range in
-                            let out = o.base + r * v + range.lowerBound
-                            gemv(w.base + range.lowerBound * groups * 16, s.base + range.lowerBound * groups, x.base,
-                                 Int64(range.count), Int64(n), out)
-                            for i in 0..<range.count { out[i] *= inverse }
+                    let x = SendableConstPointer(UnsafeBufferPointer(qx)), xs = SendableConstPointer(UnsafeBufferPointer(qs))
+                    Parallel.forEachChunk(count: v, threads: threads, granularity: 64, costPerItem: n &* rows) { range in
+                        LMHead.forEachTile(range, rows: rows) { tile, r in
+                            let out = o.base + (r &* v &+ tile.lowerBound)
+                            gemv(w.base + tile.lowerBound &* groups &* 16, s.base + tile.lowerBound &* groups, x.base + r &* n,
+                                 Int64(tile.count), Int64(n), out)
+                            let inverse = 1 / xs.base[r]
+                            for i in 0..<tile.count { out[i] *= inverse }
                         }
                     }
                 }

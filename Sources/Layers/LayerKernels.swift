@@ -61,7 +61,7 @@ public enum GemvKernelVariant: String, KernelVariant {
     case avx2
     /// AVX-VNNI (256-bit `vpdpbusd`).
     case avxvnni
-    /// AVX-512 VNNI (`vpdpbusd` on 256-bit vectors with the EVEX encoding).
+    /// AVX-512 VNNI (512-bit `vpdpbusd`; the GEMV reads one row at a time, the GEMM 4 rows × 4 hidden states).
     case avx512vnni
 
     /// Whether a CPU with `features` can execute this variant.
@@ -70,7 +70,7 @@ public enum GemvKernelVariant: String, KernelVariant {
         case .portable: return true
         case .avx2: return features.avx2 && features.fma
         case .avxvnni: return features.avxvnni && features.avx2 && features.fma
-        case .avx512vnni: return features.avx512vnni && features.avx512vl && features.avx2 && features.fma
+        case .avx512vnni: return features.avx512vnni && features.avx512f && features.avx512vl && features.avx2 && features.fma
         }
     }
 
@@ -84,6 +84,19 @@ public enum GemvKernelVariant: String, KernelVariant {
         case .avx2: return tk_gemv_i8_avx2
         case .avxvnni: return tk_gemv_i8_avxvnni
         case .avx512vnni: return tk_gemv_i8_avx512vnni
+        }
+    }
+
+    public typealias GemmI8 = @convention(c) (UnsafePointer<Int8>?, Int64, Int64, UnsafePointer<Int8>?, Int64, UnsafeMutablePointer<Int32>?, Int64) -> Void
+
+    /// The exact Int8 GEMV for several activation rows at once (the Int8 LM head of a batch):
+    /// the same integers as ``gemvI8`` row by row, the weights read once.
+    public var gemmI8: GemmI8 {
+        switch self {
+        case .portable: return tk_gemm_i8_portable
+        case .avx2: return tk_gemm_i8_avx2
+        case .avxvnni: return tk_gemm_i8_avxvnni
+        case .avx512vnni: return tk_gemm_i8_avx512vnni
         }
     }
 

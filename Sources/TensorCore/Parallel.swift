@@ -21,7 +21,9 @@ public struct SendableConstPointer<Pointee>: @unchecked Sendable {
     @inlinable public init(_ buffer: UnsafeBufferPointer<Pointee>) { self.base = buffer.baseAddress! }
 }
 
-/// Fork-join over disjoint ranges with `DispatchQueue.concurrentPerform`.
+/// Fork-join over disjoint ranges: on TensorCore's persistent worker pool (workers poll briefly
+/// between fork-joins, then park), or with `DispatchQueue.concurrentPerform` when the pool is
+/// already running another fork-join (nested or concurrent calls).
 public enum Parallel {
     /// Splits `0..<count` into at most `threads` contiguous, disjoint, near-equal ranges whose
     /// starts are multiples of `granularity`, and calls `body` once per range, concurrently.
@@ -60,12 +62,14 @@ public enum Parallel {
             return
         }
         withoutActuallyEscaping(body) { body in
-            let box = UncheckedSendableBox(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let run = { (c: Int) in
                 let lo = (units * c / chunks) * g
                 let hi = min(count, (units * (c + 1) / chunks) * g)
-                if lo < hi { box.value(c, lo..<hi) }
+                if lo < hi { body(c, lo..<hi) }
             }
+            if WorkerPool.shared.tryRun(chunks: chunks, run) { return }
+            let box = UncheckedSendableBox(run)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in box.value(c) }
         }
     }
 }

@@ -26,8 +26,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "A Hugging Face BitNet checkpoint directory to load instead of a random --preset.")
     var model: String?
 
-    @Option(help: "Comma-separated prompt token ids, e.g. 1,2,3.")
-    var tokens: String?
+    @Option(help: "Comma-separated prompt token ids, e.g. 1,2,3. Repeat it to generate several sequences together (batched decoding; sequence i samples with seed + i).")
+    var tokens: [String] = []
 
     /// `--prompt TEXT`, `--chat`, `--tokenizer PATH` (TextGeneration.swift).
     @OptionGroup var text: TextPromptOptions
@@ -76,7 +76,7 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Also print the layer tree (backend, shape, bytes of every layer).")
     var describe = false
 
-    @Flag(help: "Print one JSON object: {\"tokens\": [...], \"prefill_tokens_per_s\": x, \"decode_tokens_per_s\": y}.")
+    @Flag(help: "Print one JSON object: {\"tokens\": [...], \"prefill_tokens_per_s\": x, \"decode_tokens_per_s\": y}; with several --tokens, {\"sequences\": [[...], ...], ...} with aggregate speeds.")
     var json = false
 
     /// Parses "1,2,3" into ids (whitespace allowed), rejecting anything else.
@@ -94,14 +94,16 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         let config: BitNetConfig
         config = try validatedConfig()
-        try text.validate(tokens: tokens, model: model)
-        let ids = try tokens.map(GenerateCommand.parseTokens) ?? []
-        if let bad = ids.first(where: { $0 >= config.vocabSize }) {
-            throw ValidationError("--tokens: id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
-        }
+        try text.validate(tokens: tokens.isEmpty ? nil : tokens.joined(separator: " "), model: model)
         if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1, got \(maxNewTokens)") }
-        if try InputLimits.sum(ids.count, maxNewTokens, "prompt + --max-new-tokens") - 1 > config.cacheCapacity {
-            throw ValidationError("prompt (\(ids.count)) + --max-new-tokens (\(maxNewTokens)) exceed the context \(config.cacheCapacity)")
+        for list in tokens {
+            let ids = try GenerateCommand.parseTokens(list)
+            if let bad = ids.first(where: { $0 >= config.vocabSize }) {
+                throw ValidationError("--tokens: id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
+            }
+            if try InputLimits.sum(ids.count, maxNewTokens, "prompt + --max-new-tokens") - 1 > config.cacheCapacity {
+                throw ValidationError("prompt (\(ids.count)) + --max-new-tokens (\(maxNewTokens)) exceed the context \(config.cacheCapacity)")
+            }
         }
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         do { _ = try BackendRegistry.backend(named: backend) } catch { throw ValidationError("--backend: \(error)") }
@@ -112,7 +114,8 @@ struct GenerateCommand: ParsableCommand {
         try InputLimits.check("--repeat", `repeat`, 1...InputLimits.maximumGenerationRepeats)
         try InputLimits.checkThreads([threads])
         var sized = config
-        sized.kvCacheCapacity = max(ids.count + maxNewTokens, compareLmHead)
+        let longest = try tokens.map { try GenerateCommand.parseTokens($0).count }.max() ?? 0
+        sized.kvCacheCapacity = max(longest + maxNewTokens, compareLmHead)
         try InputLimits.checkModelFits(sized, "the model with its KV cache")
         if topK < 0 { throw ValidationError("--top-k must not be negative, got \(topK)") }
         if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
@@ -139,9 +142,10 @@ struct GenerateCommand: ParsableCommand {
         var config = try resolvedConfig()
         config.lmHeadFormat = lmHead
         let textSession = try text.session(model: model)
-        let prompt = try textSession.map { try promptIDs($0, config: config) } ?? GenerateCommand.parseTokens(tokens ?? "")
+        let prompts = try textSession.map { [try promptIDs($0, config: config)] } ?? tokens.map(GenerateCommand.parseTokens)
+        let prompt = prompts[0]
         // The cache only needs the positions this run uses.
-        config.kvCacheCapacity = max(prompt.count + maxNewTokens, compareLmHead)
+        config.kvCacheCapacity = max(prompts.map(\.count).max()! + maxNewTokens, compareLmHead)
         let context = try ComputeContext(threads: threads)
         let t0 = MonotonicClock.seconds()
         let model = try buildModel(config: config, backend: resolvedBackend(), context: context)
@@ -154,6 +158,10 @@ struct GenerateCommand: ParsableCommand {
             maxNewTokens: maxNewTokens, temperature: temperature, topK: topK == 0 ? nil : topK,
             topP: topP >= 1 ? nil : topP, seed: seed,
             stopTokens: ignoreEos ? [] : textSession?.stopTokens(model: model.stopTokens, vocabularySize: config.vocabSize))
+        if prompts.count > 1 {
+            try runBatch(model: model, prompts: prompts, parameters: parameters, buildSeconds: buildSeconds)
+            return
+        }
         // Bandwidth drifts on shared machines: measure it right before and right after the runs.
         let bandwidthBefore = bandwidth ? MemoryBandwidth.streamingRead(threads: threads) : nil
         var runs: [GenerationResult] = []
@@ -203,6 +211,80 @@ struct GenerateCommand: ParsableCommand {
 }
 
 extension GenerateCommand {
+    /// Several `--tokens`: every prompt prefilled alone, then decoded together by a
+    /// `BatchGenerator` (one batched step per token for all unfinished sequences); speeds are
+    /// aggregates (all prompt tokens ÷ all prefill time, all decoded tokens ÷ all decode time).
+    func runBatch(model: BitNetModel, prompts: [[Int]], parameters: GenerationParameters, buildSeconds: Double) throws {
+        let bandwidthBefore = bandwidth ? MemoryBandwidth.streamingRead(threads: threads) : nil
+        var sequences: [[Int]] = []
+        var prefillSpeeds: [Double] = [], decodeSpeeds: [Double] = [], steps = 0
+        for _ in 0..<`repeat` {
+            let batch = BatchGenerator(model: model)
+            let ids = try prompts.enumerated().map { i, p in
+                var q = parameters
+                q.seed = parameters.seed &+ UInt64(i)
+                return try batch.add(prompt: p, parameters: q)
+            }
+            let results = try batch.run()
+            sequences = ids.map { results[$0]!.tokens }
+            prefillSpeeds.append(batch.prefillTokensPerSecond)
+            if batch.decodeSteps > 0 { decodeSpeeds.append(batch.decodeTokensPerSecond) }
+            steps = batch.decodedTokens
+        }
+        prefillSpeeds.sort()
+        decodeSpeeds.sort()
+        let prefillSpeed = median(of: prefillSpeeds), decodeSpeed = median(of: decodeSpeeds)
+        let bandwidthAfter = bandwidth ? MemoryBandwidth.streamingRead(threads: threads) : nil
+        let measured = bandwidthBefore.flatMap { b in bandwidthAfter.map { (b + $0) / 2 } }
+        let bytes = model.weightBytesPerToken
+        if json {
+            try printJSON(BatchJSONResult(sequences: sequences, prefillSpeed: prefillSpeed, decodeSpeed: decodeSpeed,
+                                          bandwidth: measured, weightBytesPerToken: bytes))
+            return
+        }
+        for (i, s) in sequences.enumerated() { print("sequence \(i): \(s.map(String.init).joined(separator: ","))") }
+        let spread = { (v: [Double]) -> String in
+            v.count > 1 ? String(format: " (median of %d runs, min %.2f, max %.2f)", v.count, v.first!, v.last!) : ""
+        }
+        print(String(format: "prefill: %d sequences, %d tokens, %.2f tokens/s", prompts.count, prompts.reduce(0) { $0 + $1.count },
+                     prefillSpeed) + spread(prefillSpeeds))
+        print(String(format: "decode:  %d tokens in batches of up to %d, %.2f tokens/s aggregate", steps, prompts.count, decodeSpeed)
+              + spread(decodeSpeeds))
+        print(String(format: "model:   %@, backend %@, %d thread(s), LM head %@, %.2f GB of weights read per step, built in %.1f s",
+                     sourceDescription, backend, threads, lmHead.rawValue, Double(bytes) / 1e9, buildSeconds))
+        if let bw = measured {
+            print(String(format: "bandwidth: %.1f GB/s streaming read (%d thread(s); %.1f before, %.1f after the runs) → one-sequence decode ceiling %.1f tokens/s",
+                         bw / 1e9, threads, bandwidthBefore! / 1e9, bandwidthAfter! / 1e9, bw / Double(bytes)))
+        }
+    }
+
+    /// The `--json` object of several `--tokens`; the bandwidth fields only with `--bandwidth`.
+    struct BatchJSONResult: Encodable {
+        var sequences: [[Int]]
+        var prefillSpeed: Double
+        var decodeSpeed: Double
+        var bandwidth: Double?
+        var weightBytesPerToken: Int
+
+        enum CodingKeys: String, CodingKey {
+            case sequences, prefillSpeed = "prefill_tokens_per_s", decodeSpeed = "decode_tokens_per_s"
+            case bandwidth = "bandwidth_gb_per_s", weightBytesPerToken = "weight_bytes_per_token"
+            case ceiling = "decode_ceiling_tokens_per_s"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(sequences, forKey: .sequences)
+            try c.encode(sixDigits(prefillSpeed), forKey: .prefillSpeed)
+            try c.encode(sixDigits(decodeSpeed), forKey: .decodeSpeed)
+            if let bw = bandwidth {
+                try c.encode(sixDigits(bw / 1e9), forKey: .bandwidth)
+                try c.encode(weightBytesPerToken, forKey: .weightBytesPerToken)
+                try c.encode(sixDigits(bw / Double(weightBytesPerToken)), forKey: .ceiling)
+            }
+        }
+    }
+
     /// The `--json` object; the bandwidth fields only with `--bandwidth`.
     struct JSONResult: Encodable {
         var tokens: [Int]

@@ -36,6 +36,10 @@ struct ModelBenchCommand: ParsableCommand {
         valueName: "name"))
     var variant: String?
 
+    @Option(name: .customLong("sequences"),
+            help: "Sequences decoded together, each with its own random prompt (repeatable; adds a \"sequences\" field and column; decode tokens/s is then the aggregate).")
+    var sequenceCounts: [Int] = []
+
     @Option(help: "Prompt length (prefill batch).")
     var promptTokens: Int = 128
 
@@ -72,6 +76,9 @@ struct ModelBenchCommand: ParsableCommand {
         }
         try InputLimits.check("--repeat", `repeat`, 1...InputLimits.maximumGenerationRepeats)
         try InputLimits.checkThreads(threadCounts)
+        if let n = sequenceCounts.first(where: { $0 < 1 || $0 > 1024 }) {
+            throw ValidationError("--sequences must be in 1...1024, got \(n)")
+        }
         if let list = backends {
             do { _ = try BackendRegistry.backends(list: list) } catch { throw ValidationError("--backends: \(error)") }
         }
@@ -92,6 +99,8 @@ struct ModelBenchCommand: ParsableCommand {
     struct Row: Encodable {
         var backend: String
         var threads: Int
+        /// Sequences decoded together (only with `--sequences`).
+        var sequences: Int? = nil
         var prefill: Double
         var decode: Double
         var bandwidth: Double
@@ -103,7 +112,7 @@ struct ModelBenchCommand: ParsableCommand {
         var jsonLine: String { get throws { try JSONOutput.line(self) } }
 
         enum CodingKeys: String, CodingKey {
-            case backend, threads, prefill = "prefill_tokens_per_s", decode = "decode_tokens_per_s"
+            case backend, threads, sequences, prefill = "prefill_tokens_per_s", decode = "decode_tokens_per_s"
             case ceiling = "ceiling_tokens_per_s", bandwidth = "bandwidth_gb_per_s", bytesPerToken = "weight_bytes_per_token"
             case variant
         }
@@ -113,6 +122,7 @@ struct ModelBenchCommand: ParsableCommand {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(backend, forKey: .backend)
             try c.encode(threads, forKey: .threads)
+            try c.encodeIfPresent(sequences, forKey: .sequences)
             try c.encode(sixDigits(prefill), forKey: .prefill)
             try c.encode(sixDigits(decode), forKey: .decode)
             try c.encode(sixDigits(ceiling), forKey: .ceiling)
@@ -133,35 +143,51 @@ struct ModelBenchCommand: ParsableCommand {
         config.lmHeadFormat = lmHead.format
         config.kvCacheCapacity = promptTokens + newTokens
 
-        var progress = Progress(total: backendList.count * threadList.count + 1, quiet: quiet)
+        let sequenceList: [Int?] = sequenceCounts.isEmpty ? [nil] : sequenceCounts
+        var progress = Progress(total: backendList.count * threadList.count * sequenceList.count + 1, quiet: quiet)
         progress.step("building the \(preset.rawValue) model and measuring bandwidth")
         let model = try BitNetModel.random(config: config, seed: seed, backend: backendList[0], context: .singleThreaded)
         var bandwidth: [Int: Double] = [:]
         for t in threadList { bandwidth[t] = MemoryBandwidth.streamingRead(threads: t) }
         var rng = SeededGenerator(seed: seed &+ 1)
         let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(config.vocabSize)) }
+        // Further sequences get prompts of their own (the first one is `prompt`).
+        let morePrompts = (1..<max(1, sequenceCounts.max() ?? 1)).map { _ in
+            (0..<promptTokens).map { _ in Int(rng.next() % UInt64(config.vocabSize)) }
+        }
         let parameters = GenerationParameters(maxNewTokens: newTokens + 1, seed: seed, stopTokens: [])
 
         var rows: [Row] = []
         for backend in backendList {
             try model.setBackend(backend)
             for threads in threadList {
-                progress.step("\(backend.name), \(threads) thread(s)")
                 try model.setContext(ComputeContext(threads: threads))
-                var prefill: [Double] = [], decode: [Double] = []
-                for _ in 0..<`repeat` {
-                    let r = try model.generate(prompt: prompt, parameters: parameters)
-                    prefill.append(r.prefillTokensPerSecond)
-                    decode.append(r.decodeTokensPerSecond)
-                }
-                let row = Row(backend: backend.name, threads: threads, prefill: median(of: prefill), decode: median(of: decode),
-                              bandwidth: bandwidth[threads]!, bytesPerToken: model.weightBytesPerToken,
-                              variant: (backend as? BitPackedBackend).map { ($0.variant ?? .best).rawValue })
-                rows.append(row)
-                if json {
-                    progress.finish()
-                    try printJSON(row)
-                    fflush(nil)
+                for sequences in sequenceList {
+                    progress.step("\(backend.name), \(threads) thread(s)" + (sequences.map { ", \($0) sequence(s)" } ?? ""))
+                    var prefill: [Double] = [], decode: [Double] = []
+                    for _ in 0..<`repeat` {
+                        if let n = sequences, n > 1 {
+                            // All sequences decoded together; aggregate speeds.
+                            let batch = BatchGenerator(model: model)
+                            for p in [prompt] + morePrompts.prefix(n - 1) { try batch.add(prompt: p, parameters: parameters) }
+                            try batch.run()
+                            prefill.append(batch.prefillTokensPerSecond)
+                            decode.append(batch.decodeTokensPerSecond)
+                        } else {
+                            let r = try model.generate(prompt: prompt, parameters: parameters)
+                            prefill.append(r.prefillTokensPerSecond)
+                            decode.append(r.decodeTokensPerSecond)
+                        }
+                    }
+                    let row = Row(backend: backend.name, threads: threads, sequences: sequences, prefill: median(of: prefill),
+                                  decode: median(of: decode), bandwidth: bandwidth[threads]!, bytesPerToken: model.weightBytesPerToken,
+                                  variant: (backend as? BitPackedBackend).map { ($0.variant ?? .best).rawValue })
+                    rows.append(row)
+                    if json {
+                        progress.finish()
+                        try printJSON(row)
+                        fflush(nil)
+                    }
                 }
             }
         }
@@ -184,12 +210,17 @@ struct ModelBenchCommand: ParsableCommand {
         var lines = [
             "BitNet \(preset.rawValue) (random weights), prompt \(promptTokens) tokens, \(newTokens) decoded, LM head \(lmHead.rawValue)"
                 + (rows.compactMap(\.variant).first.map { ", bitpacked variant \($0)" } ?? ""),
-            "backend    thr  prefill tok/s  decode tok/s  MB/token  bandwidth GB/s  ceiling tok/s  decode/ceiling",
+            "backend    thr" + (sequenceCounts.isEmpty ? "" : "  seqs")
+                + "  prefill tok/s  decode tok/s  MB/token  bandwidth GB/s  ceiling tok/s  decode/ceiling",
         ]
         for r in rows {
-            lines.append(String(format: "%@ %3d  %13.2f  %12.2f  %8.1f  %14.1f  %13.2f  %13.0f%%",
-                                r.backend.padding(toLength: 10, withPad: " ", startingAt: 0), r.threads, r.prefill, r.decode,
+            let seqs = r.sequences.map { String(format: "  %4d", $0) } ?? ""
+            lines.append(String(format: "%@ %3d%@  %13.2f  %12.2f  %8.1f  %14.1f  %13.2f  %13.0f%%",
+                                r.backend.padding(toLength: 10, withPad: " ", startingAt: 0), r.threads, seqs, r.prefill, r.decode,
                                 Double(r.bytesPerToken) / 1e6, r.bandwidth / 1e9, r.ceiling, 100 * r.decode / r.ceiling))
+        }
+        if !sequenceCounts.isEmpty {
+            lines.append("With several sequences, decode tok/s is the aggregate of all of them; MB/token and the ceiling are per step (one sequence).")
         }
         lines.append("OpenBLAS core: \(OpenBLASInfo.coreName)")
         return lines.joined(separator: "\n")

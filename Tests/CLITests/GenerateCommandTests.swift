@@ -14,7 +14,7 @@ import Testing
     @Test func goodArgumentsParseAndRun() throws {
         let c = try GenerateCommand.parse(["--preset", "tiny", "--tokens", "1, 2,3", "--max-new-tokens", "4",
                                            "--backend", "naive", "--json", "--temperature", "0.7", "--top-k", "5"])
-        #expect(try GenerateCommand.parseTokens(c.tokens ?? "") == [1, 2, 3])
+        #expect(try GenerateCommand.parseTokens(c.tokens[0]) == [1, 2, 3])
         try c.run()
     }
 }

@@ -32,6 +32,29 @@ import TensorCore
         }
     }
 
+    @Test func everyGemmVariantEqualsTheGemvRowByRow() {
+        var g = SeededGenerator(seed: 5)
+        for (rows, cols, batch) in [(1, 1, 2), (3, 31, 5), (70, 64, 4), (9, 100, 9), (131, 130, 3), (5, 2560, 8)] {
+            let w = g.int8s(count: rows * cols, in: -127...127)
+            let x = g.int8s(count: batch * cols)
+            let extremes = (0..<(rows * cols)).map { $0 % 2 == 0 ? Int8(127) : Int8(-127) }
+            let minus = [Int8](repeating: -128, count: batch * cols)
+            for variant in GemvKernelVariant.supported {
+                for (wv, xv) in [(w, x), (extremes, minus)] {
+                    var expected = [Int32](repeating: 0, count: batch * rows)
+                    for t in 0..<batch {
+                        var y = [Int32](repeating: 0, count: rows)
+                        variant.gemvI8(wv, Array(xv[(t * cols)..<((t + 1) * cols)]), Int64(rows), Int64(cols), &y)
+                        expected.replaceSubrange((t * rows)..<((t + 1) * rows), with: y)
+                    }
+                    var out = [Int32](repeating: 7, count: batch * rows)
+                    variant.gemmI8(wv, Int64(rows), Int64(cols), xv, Int64(batch), &out, Int64(rows))
+                    #expect(out == expected, "\(variant.rawValue) \(rows)x\(cols) batch \(batch)")
+                }
+            }
+        }
+    }
+
     @Test func everyQ4VariantAgreesWithTheDefinition() {
         var g = SeededGenerator(seed: 6)
         for (rows, cols) in [(1, 32), (3, 64), (9, 96), (5, 2560)] {

@@ -55,7 +55,8 @@ public final class PackedTernaryMatrix: @unchecked Sendable {
         hasHalfGroup = rest > 0 && rest <= 128
         rowBytes = 64 * groups + (hasHalfGroup ? 32 : 0)
         paddedInFeatures = 256 * groups + (hasHalfGroup ? 128 : 0)
-        bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, m * rowBytes), alignment: 64)
+        // 2 MiB-aligned and advised for transparent huge pages when at least 2 MiB (`HugePages`).
+        bytes = HugePages.allocate(byteCount: m * rowBytes)
         let out = bytes.bindMemory(to: UInt8.self, capacity: m * rowBytes)
         out.initialize(repeating: 0, count: m * rowBytes)
         let groups = self.groups, rowBytes = self.rowBytes, half = hasHalfGroup
@@ -100,7 +101,7 @@ public final class PackedTernaryMatrix: @unchecked Sendable {
         }
     }
 
-    deinit { bytes.deallocate() }
+    deinit { HugePages.deallocate(bytes) }
 
     /// The sizes that place a code.
     var geometry: Geometry { Geometry(rows: outFeatures, groups: groups, rowBytes: rowBytes) }

@@ -30,4 +30,14 @@ tk_cpu_features tk_cpu_features_detect(void);
 /// 0 everywhere else (other CPUs, other operating systems, a refused request).
 int32_t tk_amx_os_granted(void);
 
+/// A spin-wait hint (`pause` on x86): lets a sibling hyperthread run and saves power while a
+/// thread polls a flag (TensorCore's worker pool).
+static inline void tk_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

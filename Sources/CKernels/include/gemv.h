@@ -15,6 +15,15 @@ void tk_gemv_i8_avx2(const int8_t *w, const int8_t *x, int64_t rows, int64_t col
 void tk_gemv_i8_avxvnni(const int8_t *w, const int8_t *x, int64_t rows, int64_t cols, int32_t *out);
 void tk_gemv_i8_avx512vnni(const int8_t *w, const int8_t *x, int64_t rows, int64_t cols, int32_t *out);
 
+/// out[t * out_stride + r] = sum_c w[r * cols + c] * x[t * cols + c] for r < rows, t < batch:
+/// the Int8 GEMV for several activation rows at once, exact in Int32 and equal to
+/// tk_gemv_i8_* row by row (same requirements). The weights are read from memory once per call,
+/// in tiles that stay in L2 while every activation row uses them.
+void tk_gemm_i8_portable(const int8_t *w, int64_t rows, int64_t cols, const int8_t *x, int64_t batch, int32_t *out, int64_t out_stride);
+void tk_gemm_i8_avx2(const int8_t *w, int64_t rows, int64_t cols, const int8_t *x, int64_t batch, int32_t *out, int64_t out_stride);
+void tk_gemm_i8_avxvnni(const int8_t *w, int64_t rows, int64_t cols, const int8_t *x, int64_t batch, int32_t *out, int64_t out_stride);
+void tk_gemm_i8_avx512vnni(const int8_t *w, int64_t rows, int64_t cols, const int8_t *x, int64_t batch, int32_t *out, int64_t out_stride);
+
 /// 4-bit LM head GEMV: out[r] = sum_g scales[r * G + g] * sum_{i<32} (nib(w, r, g, i) - 8) * x[32g + i]
 /// with G = cols / 32 (cols must be a multiple of 32). Each group is 16 bytes: byte j holds
 /// element j in its low nibble and element j + 16 in its high nibble. Group sums are exact

@@ -11,8 +11,11 @@ enum MemoryBandwidth {
     /// three timed passes after one pass that touches the pages.
     static func streamingRead(threads: Int, bytes: Int = 1 << 30) -> Double {
         let count = bytes / MemoryLayout<Float>.size
-        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
-        defer { buffer.deallocate() }
+        // On huge pages like the packed weights (`HugePages`), so the ceiling and the decode
+        // speed pay the same TLB costs.
+        let raw = HugePages.allocate(byteCount: count * MemoryLayout<Float>.size)
+        defer { HugePages.deallocate(raw) }
+        let buffer = UnsafeMutableBufferPointer(start: raw.bindMemory(to: Float.self, capacity: count), count: count)
         buffer.initialize(repeating: 1)
         let p = SendableConstPointer(UnsafeBufferPointer(buffer))
         let dot = VectorKernelVariant.best.dot
