@@ -6,10 +6,13 @@ import TensorCore
 
 /// The pointer forms allocate nothing in steady state: after warm-up calls (which may grow the
 /// per-thread scratch of the calling thread and of the worker threads), repeated products make
-/// no heap allocation, counted by `MallocCounter` (every `malloc`-family call of the process).
+/// no heap allocation, counted by `MallocCounter` (every `malloc`-family call of the calling
+/// thread: other suites run concurrently in this process and allocate on their own threads).
+/// At one thread all of a product runs on the caller; at two, the worker threads' share is
+/// measured by the malloc-counter benchmark in `Benchmarks/` instead.
 ///
-/// Other suites run concurrently and allocate too, so a case passes when one of several
-/// windows of calls saw no allocation at all; a backend that allocates per call never does.
+/// A case passes when one of several windows of calls stayed within the bound; a backend that
+/// allocates per call never does.
 ///
 /// Exception, at two threads when a product is split: libdispatch's `dispatch_apply_f` makes
 /// 2 allocations per call inside libdispatch, and OpenBLAS's threaded `sgemm` 1; those cases

@@ -27,11 +27,13 @@ enum MallocCounter {
         return n >= 1
     }
 
-    /// Runs `body` with counting on; the number of allocations any thread of the process made
-    /// meanwhile (other tests' threads included, so callers retry on noise).
-    static func allocations(during body: () -> Void) -> Int {
+    /// Runs `body` with counting on; the number of allocations made meanwhile by the calling
+    /// thread only (`onlyThisThread`, the default: other tests run concurrently in this process
+    /// and allocate on their own threads), or by every thread of the process.
+    static func allocations(onlyThisThread: Bool = true, during body: () -> Void) -> Int {
         _ = redirectedEntries
         mallocCounterAllocations.store(0, ordering: .sequentiallyConsistent)
+        mallocCounterThread.store(onlyThisThread ? UInt(pthread_self()) : 0, ordering: .sequentiallyConsistent)
         mallocCounterEnabled.store(true, ordering: .sequentiallyConsistent)
         body()
         mallocCounterEnabled.store(false, ordering: .sequentiallyConsistent)
@@ -112,11 +114,16 @@ enum MallocCounter {
 
 let mallocCounterEnabled = Atomic<Bool>(false)
 let mallocCounterAllocations = Atomic<Int>(0)
+/// The one thread whose allocations count (its `pthread_self()`), or 0 for every thread.
+let mallocCounterThread = Atomic<UInt>(0)
 
 @inline(__always)
 private func noteAllocation() {
     if mallocCounterEnabled.load(ordering: .relaxed) {
-        mallocCounterAllocations.wrappingAdd(1, ordering: .relaxed)
+        let only = mallocCounterThread.load(ordering: .relaxed)
+        if only == 0 || only == UInt(pthread_self()) {
+            mallocCounterAllocations.wrappingAdd(1, ordering: .relaxed)
+        }
     }
 }
 
