@@ -14,7 +14,7 @@ import TensorCore
 /// Scores, softmax and the value mix are Float32. Each (token, head) pair is computed on its own
 /// with the same fixed-order loops whether the tokens arrive as one prefill batch or one at a
 /// time, so decoding with the cache reproduces a full re-run bit for bit.
-public final class GroupedQueryAttention: Module {
+public final class GroupedQueryAttention: Module, AttentionBlock {
     /// The four ternary projections: `q_proj`, then `k_proj` and `v_proj` (to ``kvHeads`` heads only), and `o_proj`.
     public let qProj: BitLinear, kProj: BitLinear, vProj: BitLinear, oProj: BitLinear
     /// The norm on the attention output before `o_proj` (`attn_sub_norm`), or nil (Llama).
@@ -83,6 +83,9 @@ public final class GroupedQueryAttention: Module {
     public override var summary: String {
         "GroupedQueryAttention heads=\(heads) kv=\(kvHeads) headDim=\(headDimension) θ=\(rotary.theta)"
     }
+
+    /// Input and output width (`hidden_size`).
+    public var hiddenSize: Int { qProj.inFeatures }
 
     /// A KV cache of the right shape for this layer, holding up to `capacity` positions.
     /// - Throws: `.invalidArgument` for a non-positive capacity.

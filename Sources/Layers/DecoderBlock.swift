@@ -3,13 +3,14 @@ import TensorCore
 /// One pre-norm transformer decoder layer with residual connections (Llama, BitNet b1.58):
 /// `h = x + self_attn(input_layernorm(x))`, `out = h + mlp(post_attention_layernorm(h))`.
 ///
-/// The feed-forward is any ``FeedForwardBlock``: the library's `GatedFeedForward` or a block of
-/// your own. Children use the Hugging Face Llama keys.
+/// The attention is any ``AttentionBlock`` and the feed-forward any ``FeedForwardBlock``: the
+/// library's `GroupedQueryAttention` and `GatedFeedForward`, or blocks of your own. Children use the Hugging Face Llama keys.
 public final class DecoderBlock: Module {
     /// The norm before attention (`input_layernorm`).
     public let inputNorm: RMSNorm
-    /// The self-attention branch (`self_attn`).
-    public let attention: GroupedQueryAttention
+    /// The self-attention branch (`self_attn`): the library's `GroupedQueryAttention` or any
+    /// ``AttentionBlock``.
+    public let attention: any AttentionBlock
     /// The norm before the feed-forward (`post_attention_layernorm`).
     public let postAttentionNorm: RMSNorm
     /// The feed-forward branch (`mlp`).
@@ -19,11 +20,11 @@ public final class DecoderBlock: Module {
 
     /// A block from its parts; `workspace` should be the one its attention uses.
     /// - Throws: `.invalidShape` when the norms' widths differ from the attention's input width.
-    public init(inputNorm: RMSNorm, attention: GroupedQueryAttention, postAttentionNorm: RMSNorm,
+    public init(inputNorm: RMSNorm, attention: any AttentionBlock, postAttentionNorm: RMSNorm,
                 feedForward: any FeedForwardBlock, workspace: Workspace? = nil) throws {
-        guard inputNorm.dimensions == attention.qProj.inFeatures, postAttentionNorm.dimensions == inputNorm.dimensions else {
+        guard inputNorm.dimensions == attention.hiddenSize, postAttentionNorm.dimensions == inputNorm.dimensions else {
             throw TernaryKitError.invalidShape(
-                "decoder block: norms of \(inputNorm.dimensions) and \(postAttentionNorm.dimensions) features around attention over \(attention.qProj.inFeatures)")
+                "decoder block: norms of \(inputNorm.dimensions) and \(postAttentionNorm.dimensions) features around attention over \(attention.hiddenSize)")
         }
         self.inputNorm = inputNorm
         self.attention = attention

@@ -114,7 +114,7 @@ import Layers
         var g = SeededGenerator(seed: 1)
         let q = try TernaryMatrix.random(outFeatures: 64, inFeatures: 64, using: &g)
         try model.setParameter(key: "model.layers.0.self_attn.q_proj.weight", .ternary(q))
-        #expect(model.layers[0].attention.qProj.weight == q)
+        #expect((model.layers[0].attention as? GroupedQueryAttention)?.qProj.weight == q)
         try model.setParameter(key: "model.norm.weight", .floats([Float](repeating: 2, count: 64)))
         #expect(model.norm.weight.allSatisfy { $0 == 2 })
         // The tied LM head follows the embedding.
