@@ -62,7 +62,9 @@ public enum FileKind: Equatable, Sendable {
     }
 
     /// Throws unless `path` is a regular file (symbolic links followed).
-    /// - Parameter expected: what the file should be, for the message ("a .safetensors file").
+    /// - Parameters:
+    ///   - path: the file to check.
+    ///   - expected: what the file should be, for the message ("a .safetensors file").
     /// - Throws: `TernaryKitError.file` naming what the path is instead.
     public static func requireRegularFile(_ path: String, expected: String) throws {
         let kind = try of(path)

@@ -90,7 +90,11 @@ public enum Ternarization {
     /// Ternarizes a row-major `outFeatures × inFeatures` Float matrix per tensor:
     /// `γ = max(mean|W|, 1e-5)`, codes `clamp(round_half_even(W / γ), −1, 1)` (exactly
     /// `TernaryMatrix(absmean:)`), and reports `‖W − γT‖ / ‖W‖` in Double.
-    /// - Parameter name: the tensor's name, used in every error message.
+    /// - Parameters:
+    ///   - w: the Float weights, `outFeatures × inFeatures` values.
+    ///   - outFeatures: rows of the matrix.
+    ///   - inFeatures: columns of the matrix.
+    ///   - name: the tensor's name, used in every error message.
     /// - Throws: `.invalidShape` / `.lengthMismatch` for a bad shape or count, `.invalidValue`
     ///   naming the tensor and the position of a NaN or infinity.
     public static func ternarize(_ w: [Float], outFeatures: Int, inFeatures: Int, name: String = "weight") throws -> TernarizationResult {
@@ -144,6 +148,8 @@ public enum Ternarization {
     ///
     /// - Parameters:
     ///   - residual: row-major `outFeatures × inFeatures` (not modified; LAPACK works on a copy).
+    ///   - outFeatures: rows of the residual.
+    ///   - inFeatures: columns of the residual.
     ///   - rank: r ≥ 0; above `min(out, in)` it is lowered to `min(out, in)` and `clamped` is set.
     ///   - referenceNorm: what the errors are relative to (pass `‖W‖`); nil means `‖R‖`.
     ///   - method: the SVD driver; `SVDMethod.default` (`gesvdx`) is the fastest exact one measured.
