@@ -93,6 +93,23 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
         try KVCache(kvHeads: kvHeads, headDimension: headDimension, capacity: capacity)
     }
 
+    /// Q, K and V of `rows` rows of `x` into the workspace's slots: the input is quantized once
+    /// and read by the three projections (each adds its low-rank correction, if any, from `x`).
+    private func project(_ x: UnsafeBufferPointer<Float>, rows: Int) throws
+        -> (q: UnsafeMutableBufferPointer<Float>, k: UnsafeMutableBufferPointer<Float>, v: UnsafeMutableBufferPointer<Float>) {
+        let hidden = qProj.inFeatures, d = headDimension
+        let qx = workspace.quantized(count: rows * hidden)
+        let qs = workspace.scales(count: rows)
+        LayerKernels.quantize(x, rows: rows, columns: hidden, into: qx, scales: qs, threads: threads)
+        let q = workspace.floats(.query, count: rows * heads * d)
+        let k = workspace.floats(.key, count: rows * kvHeads * d)
+        let v = workspace.floats(.value, count: rows * kvHeads * d)
+        try qProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: q, input: x)
+        try kProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: k, input: x)
+        try vProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: v, input: x)
+        return (q, k, v)
+    }
+
     /// Attends `rows` new tokens (`x`: their normalized hidden states, `rows × hiddenSize`) that
     /// follow the `cache.length` positions already cached; appends their keys and values and
     /// writes `rows × hiddenSize` outputs into `y`.
@@ -110,15 +127,7 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
                 "\(start) cached + \(rows) new positions exceed the KV cache (\(cache.capacity)) or the rotary table (\(rotary.maxPositions))")
         }
         precondition(x.count >= rows * hidden && y.count >= rows * hidden)
-        let qx = workspace.quantized(count: rows * hidden)
-        let qs = workspace.scales(count: rows)
-        LayerKernels.quantize(x, rows: rows, columns: hidden, into: qx, scales: qs, threads: threads)
-        let q = workspace.floats(.query, count: rows * heads * d)
-        let k = workspace.floats(.key, count: rows * kvHeads * d)
-        let v = workspace.floats(.value, count: rows * kvHeads * d)
-        try qProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: q, input: x)
-        try kProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: k, input: x)
-        try vProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: v, input: x)
+        let (q, k, v) = try project(x, rows: rows)
         for t in 0..<rows {
             rotary.apply(q.baseAddress! + t * heads * d, heads: heads, position: start + t)
             rotary.apply(k.baseAddress! + t * kvHeads * d, heads: kvHeads, position: start + t)
@@ -228,15 +237,7 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
             }
         }
         precondition(x.count >= rows * hidden && y.count >= rows * hidden)
-        let qx = workspace.quantized(count: rows * hidden)
-        let qs = workspace.scales(count: rows)
-        LayerKernels.quantize(x, rows: rows, columns: hidden, into: qx, scales: qs, threads: threads)
-        let q = workspace.floats(.query, count: rows * heads * d)
-        let k = workspace.floats(.key, count: rows * kvHeads * d)
-        let v = workspace.floats(.value, count: rows * kvHeads * d)
-        try qProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: q)
-        try kProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: k)
-        try vProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: v)
+        let (q, k, v) = try project(x, rows: rows)
         var longest = 0, total = 0
         for (r, cache) in caches.enumerated() {
             let position = cache.length

@@ -50,6 +50,28 @@ import Layers
         }
     }
 
+    /// Low-rank corrections (`BitLinear.setCorrection`) read the Float input: the batched step must
+    /// hand every projection the same input as a sequence run alone.
+    @Test func batchedLogitsWithLowRankCorrectionsEqualEachSequenceAlone() throws {
+        let model = try BatchGenerationTests.tiny("bitpacked")
+        var g = SeededGenerator(seed: 3)
+        for (_, layer) in model.bitLinears() {
+            let r = 2
+            try layer.setCorrection(LowRankCorrection(outFeatures: layer.outFeatures, inFeatures: layer.inFeatures, rank: r,
+                                                      a: g.floats(count: layer.outFeatures * r, magnitude: 0.05),
+                                                      b: g.floats(count: r * layer.inFeatures, magnitude: 0.05)))
+        }
+        let v = model.vocabularySize
+        let (batched, _) = try BatchGenerationTests.prefilled(model)
+        let (alone, _) = try BatchGenerationTests.prefilled(model)
+        let next = [5, 6, 7, 8]
+        let out = try model.logits(forNextTokens: next, caches: batched)
+        for r in 0..<next.count {
+            let single = try model.logits(for: [next[r]], cache: alone[r], allPositions: false)
+            #expect(Array(out[(r * v)..<((r + 1) * v)]) == single, "row \(r)")
+        }
+    }
+
     @Test(arguments: BackendRegistry.names)
     func batchGeneratorMatchesGenerateAlone(name: String) throws {
         let model = try BatchGenerationTests.tiny(name)

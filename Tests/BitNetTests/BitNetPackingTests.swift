@@ -4,27 +4,6 @@ import SafeTensors
 import TensorCore
 @testable import BitNet
 
-private func handmade(_ header: String, data: [UInt8] = [], declaredLength: UInt64? = nil) -> Data {
-    let h = Array(header.utf8)
-    var out = [UInt8]()
-    withUnsafeBytes(of: (declaredLength ?? UInt64(h.count)).littleEndian) { out += $0 }
-    return Data(out + h + data)
-}
-
-/// The problem text of the `.file` error thrown by opening `data`, or nil when it opens.
-private func openProblem(_ data: Data, path: String = "test.safetensors") -> String? {
-    do {
-        _ = try SafeTensorsFile(data: data, path: path)
-        return nil
-    } catch let TernaryKitError.file(p, problem) {
-        #expect(p == path)
-        return problem
-    } catch {
-        Issue.record("unexpected error type: \(error)")
-        return "\(error)"
-    }
-}
-
 private func temporaryDirectory() throws -> String {
     let dir = FileManager.default.temporaryDirectory
         .appendingPathComponent("ternarykit-st-\(UInt64.random(in: 0 ... .max))").path
@@ -35,8 +14,6 @@ private func temporaryDirectory() throws -> String {
 private let fixtureDirectory = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent()
     .appendingPathComponent("Fixtures/tiny-bitnet").path
-
-// MARK: - Round trips
 
 // MARK: - BitNet packing
 
