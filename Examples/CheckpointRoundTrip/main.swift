@@ -6,7 +6,7 @@
 //   swift run CheckpointRoundTrip --hidden 256 --layers 4 --seed 9 --keep   # bigger; keep the files
 //   swift run CheckpointRoundTrip --help                       # the options
 //
-// The format (shared/BITNET.md): config.json + model.safetensors, where each projection is
+// The format (Hugging Face BitNet b1.58; README "Checkpoints" and Sources/BitNet/BitNetCheckpoint.swift): config.json + model.safetensors, where each projection is
 // `U8 [out/4, in]` (four 2-bit planes along the output dimension, code = weight + 1) with a
 // one-element `weight_scale` = 1/γ, and embeddings / norms are BF16 (or F32 when BF16 would round).
 import ArgumentParser

@@ -1,4 +1,4 @@
-// RSR walkthrough: the worked example of shared/RSR.md, step by step, with the project's own
+// RSR walkthrough: the worked example of docs/RSR.md, step by step, with the project's own
 // `RSRIndex`, `RSRReference` and `RSRKernel` next to plain Swift, then the ternary case, then a
 // random matrix checked against the naive backend.
 //
@@ -18,7 +18,7 @@ import TensorCore
 // MARK: - Small helpers (printing and checking)
 
 /// Prints `label = value` and stops the program if `value` is not `expected` (from `source`).
-func show<T: Equatable>(_ label: String, _ value: T, expected: T? = nil, source: String = "RSR.md") {
+func show<T: Equatable>(_ label: String, _ value: T, expected: T? = nil, source: String = "docs/RSR.md") {
     let mark = expected == nil ? "" : (value == expected! ? "   ✓ matches \(source)" : "   ✗ \(source) says \(expected!)")
     print("  " + label.padding(toLength: 24, withPad: " ", startingAt: 0) + "= \(value)" + mark)
     if let e = expected { precondition(value == e, "\(label) differs from \(source)") }
@@ -59,7 +59,7 @@ struct RSRWalkthrough: ParsableCommand {
     func run() throws {
         // MARK: - 1. The worked example (binary W, k = 2)
 
-        section("1. Binary W (2×8), k = 2: the worked example of RSR.md")
+        section("1. Binary W (2×8), k = 2: the worked example of docs/RSR.md")
 
         // W is out × in = 2 × 8; we compute y = W·x (the paper writes r = v·B with B = Wᵀ).
         let wValues: [Int8] = [0, 1, 1, 0, 1, 1, 0, 0,
@@ -103,13 +103,13 @@ struct RSRWalkthrough: ParsableCommand {
         }
         print("  The weights are no longer needed: (σ, L) is all the product reads.")
 
-        // Step 3: segment sums u[p] = Σ x[σ(i)] over segment p. RSR.md lists u[0] = 3 too; the
+        // Step 3: segment sums u[p] = Σ x[σ(i)] over segment p. docs/RSR.md lists u[0] = 3 too; the
         // library never sums segment 0 (pattern 00 feeds no output), so its u[0] is 0.
         var u = (0..<4).map { p in (starts[p]..<starts[p + 1]).reduce(0) { $0 + x[sigma[$1]] } }
         print("\nStep 3: segment sums  u[p] = Σ_{i in segment p} x[σ(i)]")
         show("u (plain Swift)", u, expected: [3, 12, 7, 10])
         let uLibrary = RSRReference.segmentSums(x, index: index, block: 0)
-        show("u (RSRReference)", uLibrary, expected: [0, 12, 7, 10], source: "RSR.md, u[0] skipped")
+        show("u (RSRReference)", uLibrary, expected: [0, 12, 7, 10], source: "docs/RSR.md, u[0] skipped")
 
         // Step 4a, RSR: the block product as an enumeration: y[r] = Σ_p bit_r(p)·u[p], where row r of
         // the block is bit k-1-r of p. The table has one row per output row, one column per pattern.
@@ -235,7 +235,7 @@ struct RSRWalkthrough: ParsableCommand {
             }
         }
         precondition(failures == 0, "\(failures) kernel(s) differ from naive")
-        print("\nAll steps match RSR.md and the naive backend.")
+        print("\nAll steps match docs/RSR.md and the naive backend.")
     }
 }
 
