@@ -38,14 +38,8 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "The most tokens of one reply.")
     var maxNewTokens: Int = 256
 
-    @Option(help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
-
-    @Option(help: "Sample among the k most likely tokens (0: all).")
-    var topK: Int = 0
-
-    @Option(help: "Nucleus sampling mass in (0, 1].")
-    var topP: Float = 1
+    /// `--temperature`, `--top-k`, `--top-p`.
+    @OptionGroup var sampling: SamplingOptions
 
     @Option(help: "Seed of sampling.")
     var seed: UInt64 = 42
@@ -71,9 +65,6 @@ struct ChatCommand: ParsableCommand {
         if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1, got \(maxNewTokens)") }
         if let context, !(2...config.maxPositionEmbeddings).contains(context) {
             throw ValidationError("--context must be in 2...\(config.maxPositionEmbeddings), got \(context)")
-        }
-        do { _ = try Sampler(temperature: temperature, topK: topK == 0 ? nil : topK, topP: topP >= 1 ? nil : topP, seed: seed) } catch {
-            throw ValidationError("\(error)")
         }
     }
 
@@ -115,9 +106,8 @@ struct ChatCommand: ParsableCommand {
         let built = try BitNetModel.load(checkpoint: model, backend: BackendRegistry.backend(named: backend),
                                          context: ComputeContext(threads: threads), lmHeadFormat: lmHead, kvCacheCapacity: capacity)
         let text = TextSession(tokenizer: tok, template: template)
-        let parameters = GenerationParameters(
-            maxNewTokens: maxNewTokens, temperature: temperature, topK: topK == 0 ? nil : topK,
-            topP: topP >= 1 ? nil : topP, seed: seed, stopTokens: text.stopTokens(model: built.stopTokens, vocabularySize: built.vocabularySize))
+        let parameters = sampling.parameters(
+            maxNewTokens: maxNewTokens, seed: seed, stopTokens: text.stopTokens(model: built.stopTokens, vocabularySize: built.vocabularySize))
         return try ChatConversation(model: built, text: text, system: system, parameters: parameters, capacity: capacity)
     }
 }

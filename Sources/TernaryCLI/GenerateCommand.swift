@@ -49,14 +49,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Seed of the random weights and of sampling.")
     var seed: UInt64 = 42
 
-    @Option(help: "Sampling temperature; 0 is greedy.")
-    var temperature: Float = 0
-
-    @Option(help: "Sample among the k most likely tokens (0: all).")
-    var topK: Int = 0
-
-    @Option(help: "Nucleus sampling mass in (0, 1].")
-    var topP: Float = 1
+    /// `--temperature`, `--top-k`, `--top-p`.
+    @OptionGroup var sampling: SamplingOptions
 
     @Option(help: "LM head format: int8 (fast), int4 (fastest, least exact) or float32 (exact reference).")
     var lmHead: LMHeadFormat = .int8
@@ -117,9 +111,6 @@ struct GenerateCommand: ParsableCommand {
         let longest = try tokens.map { try GenerateCommand.parseTokens($0).count }.max() ?? 0
         sized.kvCacheCapacity = max(longest + maxNewTokens, compareLmHead)
         try InputLimits.checkModelFits(sized, "the model with its KV cache")
-        if topK < 0 { throw ValidationError("--top-k must not be negative, got \(topK)") }
-        if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
-        if !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be ≥ 0, got \(temperature)") }
     }
 
     /// The `--variant` value, checked against this CPU and `--backend` (nil: not forced).
@@ -154,9 +145,8 @@ struct GenerateCommand: ParsableCommand {
         let reportToStderr = textSession != nil && !json
         let report = { (line: String) in if reportToStderr { TextOutput.note(line) } else { print(line) } }
         if describe && !json { report(model.treeDescription()) }
-        let parameters = GenerationParameters(
-            maxNewTokens: maxNewTokens, temperature: temperature, topK: topK == 0 ? nil : topK,
-            topP: topP >= 1 ? nil : topP, seed: seed,
+        let parameters = sampling.parameters(
+            maxNewTokens: maxNewTokens, seed: seed,
             stopTokens: ignoreEos ? [] : textSession?.stopTokens(model: model.stopTokens, vocabularySize: config.vocabSize))
         if prompts.count > 1 {
             try runBatch(model: model, prompts: prompts, parameters: parameters, buildSeconds: buildSeconds)
