@@ -228,7 +228,7 @@ extension GenerateCommand {
         let measured = bandwidthBefore.flatMap { b in bandwidthAfter.map { (b + $0) / 2 } }
         let bytes = model.weightBytesPerToken
         if json {
-            try printJSON(BatchJSONResult(sequences: sequences, prefillSpeed: prefillSpeed, decodeSpeed: decodeSpeed,
+            try printJSON(JSONResult(sequences: sequences, prefillSpeed: prefillSpeed, decodeSpeed: decodeSpeed,
                                           bandwidth: measured, weightBytesPerToken: bytes))
             return
         }
@@ -248,36 +248,11 @@ extension GenerateCommand {
         }
     }
 
-    /// The `--json` object of several `--tokens`; the bandwidth fields only with `--bandwidth`.
-    struct BatchJSONResult: Encodable {
-        var sequences: [[Int]]
-        var prefillSpeed: Double
-        var decodeSpeed: Double
-        var bandwidth: Double?
-        var weightBytesPerToken: Int
-
-        enum CodingKeys: String, CodingKey {
-            case sequences, prefillSpeed = "prefill_tokens_per_s", decodeSpeed = "decode_tokens_per_s"
-            case bandwidth = "bandwidth_gb_per_s", weightBytesPerToken = "weight_bytes_per_token"
-            case ceiling = "decode_ceiling_tokens_per_s"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(sequences, forKey: .sequences)
-            try c.encode(sixDigits(prefillSpeed), forKey: .prefillSpeed)
-            try c.encode(sixDigits(decodeSpeed), forKey: .decodeSpeed)
-            if let bw = bandwidth {
-                try c.encode(sixDigits(bw / 1e9), forKey: .bandwidth)
-                try c.encode(weightBytesPerToken, forKey: .weightBytesPerToken)
-                try c.encode(sixDigits(bw / Double(weightBytesPerToken)), forKey: .ceiling)
-            }
-        }
-    }
-
-    /// The `--json` object; the bandwidth fields only with `--bandwidth`.
+    /// The `--json` object: `tokens` for one prompt, `sequences` for several `--tokens`; the
+    /// bandwidth fields only with `--bandwidth`.
     struct JSONResult: Encodable {
-        var tokens: [Int]
+        var tokens: [Int]? = nil
+        var sequences: [[Int]]? = nil
         var prefillSpeed: Double
         var decodeSpeed: Double
         /// Bytes per second, when measured.
@@ -287,7 +262,7 @@ extension GenerateCommand {
         var text: String? = nil
 
         enum CodingKeys: String, CodingKey {
-            case tokens, prefillSpeed = "prefill_tokens_per_s", decodeSpeed = "decode_tokens_per_s"
+            case tokens, sequences, prefillSpeed = "prefill_tokens_per_s", decodeSpeed = "decode_tokens_per_s"
             case bandwidth = "bandwidth_gb_per_s", weightBytesPerToken = "weight_bytes_per_token"
             case ceiling = "decode_ceiling_tokens_per_s"
             case text
@@ -296,7 +271,8 @@ extension GenerateCommand {
         /// Speeds rounded to 6 significant digits (null when not finite).
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(tokens, forKey: .tokens)
+            try c.encodeIfPresent(tokens, forKey: .tokens)
+            try c.encodeIfPresent(sequences, forKey: .sequences)
             try c.encode(sixDigits(prefillSpeed), forKey: .prefillSpeed)
             try c.encode(sixDigits(decodeSpeed), forKey: .decodeSpeed)
             if let bw = bandwidth {
