@@ -54,31 +54,29 @@ public final class DecoderBlock: Module {
     /// Updates the hidden states `x` (`rows × hidden`) in place, appending to `cache`.
     /// - Throws: the attention's errors (a full cache), a projection's `prepare` error.
     public func callAsFunction(_ x: UnsafeMutableBufferPointer<Float>, rows: Int, cache: KVCache) throws {
-        let n = rows * inputNorm.dimensions
-        let normed = workspace.floats(.normed, count: n)
-        let branch = workspace.floats(.projection, count: n)
-        let threads = attention.threads
-        inputNorm(UnsafeBufferPointer(x), rows: rows, into: normed, threads: threads)
-        try attention(UnsafeBufferPointer(normed), rows: rows, cache: cache, into: branch)
-        DecoderBlock.addResidual(UnsafeBufferPointer(branch), into: x, threads: threads)
-        postAttentionNorm(UnsafeBufferPointer(x), rows: rows, into: normed, threads: threads)
-        try feedForward(UnsafeBufferPointer(normed), rows: rows, into: branch)
-        DecoderBlock.addResidual(UnsafeBufferPointer(branch), into: x, threads: threads)
+        try forward(x, rows: rows) { normed, branch in try attention(normed, rows: rows, cache: cache, into: branch) }
     }
 
     /// Updates the hidden states `x` (`rows × hidden`) of one new token per sequence in place:
     /// row `r` belongs to the sequence of `caches[r]` (see
-    /// `GroupedQueryAttention.callAsFunction(_:rows:caches:into:)`). The norms and the
-    /// feed-forward work row by row, so each row gets the bits it would get alone.
+    /// `AttentionBlock.callAsFunction(_:rows:caches:into:)`). The norms and the feed-forward work
+    /// row by row, so each row gets the bits it would get alone.
     /// - Throws: the attention's errors (a full cache, a cache count other than `rows`), a
     ///   projection's `prepare` error.
     public func callAsFunction(_ x: UnsafeMutableBufferPointer<Float>, rows: Int, caches: [KVCache]) throws {
+        try forward(x, rows: rows) { normed, branch in try attention(normed, rows: rows, caches: caches, into: branch) }
+    }
+
+    /// The block around its attention step: norm → `attend(normed, branch)` → residual → norm →
+    /// feed-forward → residual.
+    private func forward(_ x: UnsafeMutableBufferPointer<Float>, rows: Int,
+                         attend: (UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
         let n = rows * inputNorm.dimensions
         let normed = workspace.floats(.normed, count: n)
         let branch = workspace.floats(.projection, count: n)
         let threads = attention.threads
         inputNorm(UnsafeBufferPointer(x), rows: rows, into: normed, threads: threads)
-        try attention(UnsafeBufferPointer(normed), rows: rows, caches: caches, into: branch)
+        try attend(UnsafeBufferPointer(normed), branch)
         DecoderBlock.addResidual(UnsafeBufferPointer(branch), into: x, threads: threads)
         postAttentionNorm(UnsafeBufferPointer(x), rows: rows, into: normed, threads: threads)
         try feedForward(UnsafeBufferPointer(normed), rows: rows, into: branch)
