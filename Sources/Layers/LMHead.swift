@@ -24,6 +24,10 @@ public final class LMHead: Module {
     /// The `int4` form: 16 bytes per group of 32 (see `tk_gemv_q4_*`) and one scale per group.
     private(set) var packedWeight: [UInt8] = []
     private(set) var groupScales: [Float] = []
+    /// Whether the quantized copy matches `weight` and `format`. Changing either only clears it:
+    /// the copy is built once, by ``prepareForUse()`` or the first product, so a model that
+    /// replaces its (tied) table while loading quantizes it once, not once per replacement.
+    private var isBuilt = false
     /// Weights per scale in the `int4` format.
     public static let int4GroupSize = 32
     /// Scratch shared with the rest of the model.
@@ -67,35 +71,45 @@ public final class LMHead: Module {
         self.threads = threads
         self.workspace = workspace
         super.init()
-        rebuild()
     }
 
-    /// Replaces the Float weight and rebuilds the current format (a model calls this when the
-    /// tied embedding changes).
+    /// Replaces the Float weight; the current format's copy is rebuilt before the next product
+    /// (a model calls this when the tied embedding changes).
     /// - Throws: `.lengthMismatch` for a wrong count.
     public func setWeight(_ w: [Float]) throws {
         guard w.count == vocabularySize * dimensions else {
             throw TernaryKitError.lengthMismatch(expected: vocabularySize * dimensions, actual: w.count, what: "LM head weight")
         }
         weight = w
-        rebuild()
+        invalidate()
     }
 
-    /// Switches the format, building or dropping the quantized copy.
+    /// Switches the format; the quantized copy is built (or dropped) before the next product.
     /// - Throws: `.invalidArgument` for `int4` when the width is not a multiple of 32.
     public func setFormat(_ f: LMHeadFormat) throws {
         guard f != .int4 || dimensions % LMHead.int4GroupSize == 0 else {
             throw TernaryKitError.invalidArgument("int4 LM head needs a width that is a multiple of \(LMHead.int4GroupSize), got \(dimensions)")
         }
         format = f
-        rebuild()
+        invalidate()
     }
 
-    private func rebuild() {
+    /// Drops the quantized copy; the next ``prepareForUse()`` or product builds it.
+    private func invalidate() {
         quantizedWeight = []
         rowScales = []
         packedWeight = []
         groupScales = []
+        isBuilt = false
+    }
+
+    /// Builds the current format's quantized copy of `weight` now (Int8 rows or 4-bit groups;
+    /// nothing for `float32`), so that the first product does not pay for it.
+    public override func prepareForUse() throws { buildIfNeeded() }
+
+    private func buildIfNeeded() {
+        guard !isBuilt else { return }
+        isBuilt = true
         if format == .int4 { buildInt4() }
         guard format == .int8 else { return }
         let n = dimensions
@@ -164,7 +178,7 @@ public final class LMHead: Module {
     /// The Float32 weight of an untied head as a `.floats` value.
     public override func parameter(_ name: String) -> ParameterValue? { !tied && name == "weight" ? .floats(weight) : nil }
 
-    /// Replaces an untied head's weight with a `.floats` value of `vocabularySize × dimensions` values and rebuilds the current format.
+    /// Replaces an untied head's weight with a `.floats` value of `vocabularySize × dimensions` values; the current format is rebuilt before the next product.
     /// - Throws: `.invalidArgument` when tied or for another name or kind, `.lengthMismatch` for a wrong count.
     public override func setParameter(_ name: String, _ value: ParameterValue) throws {
         guard !tied, name == "weight", case .floats(let w) = value else {
@@ -173,12 +187,14 @@ public final class LMHead: Module {
         try setWeight(w)
     }
 
-    /// Bytes this head reads per token (and keeps beyond a tied embedding).
+    /// Bytes this head reads per token (and keeps beyond a tied embedding), from the format's
+    /// layout (the same whether or not the copy is built yet).
     public var bytesPerToken: Int {
+        let n = vocabularySize * dimensions
         switch format {
-        case .float32: return weight.count * 4
-        case .int8: return quantizedWeight.count + rowScales.count * 4
-        case .int4: return packedWeight.count + groupScales.count * 4
+        case .float32: return n * 4
+        case .int8: return n + vocabularySize * 4
+        case .int4: return n / 2 + n / LMHead.int4GroupSize * 4
         }
     }
 
@@ -212,6 +228,7 @@ public final class LMHead: Module {
     /// Logits for `rows` hidden states `h` (`rows × dimensions`) into `out` (`rows × vocabularySize`).
     public func callAsFunction(_ h: UnsafeBufferPointer<Float>, rows: Int, into out: UnsafeMutableBufferPointer<Float>) {
         precondition(h.count >= rows * dimensions && out.count >= rows * vocabularySize)
+        buildIfNeeded()
         let n = dimensions, v = vocabularySize
         let o = SendablePointer(out)
         switch format {

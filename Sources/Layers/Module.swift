@@ -41,6 +41,12 @@ open class Module {
         throw TernaryKitError.invalidArgument("\(typeName) has no parameter '\(name)'")
     }
 
+    /// Builds what this layer derives from its parameters (a quantized copy, a table) so that
+    /// the first forward pass does not; ``prepareKernels()`` calls it on every layer. A layer
+    /// whose derived state is missing must still build it on first use. Does nothing by default.
+    /// - Throws: what building the derived state throws.
+    open func prepareForUse() throws {}
+
     /// One line about this layer alone: its kind, shape, backend and bytes.
     open var summary: String { typeName }
 
@@ -155,12 +161,13 @@ open class Module {
 
     /// Prepares the kernel of every `BitLinear` in this subtree that has none yet (a weight was
     /// set since, or it was never used), with its own backend, several layers at a time on all
-    /// cores. Layers prepare themselves on first use anyway; loaders call this so the first
-    /// forward pass is not the one that pays for it.
-    /// - Throws: the backends' `prepare` errors.
+    /// cores, then calls every layer's ``prepareForUse()``. Layers prepare themselves on first use
+    /// anyway; loaders call this so the first forward pass is not the one that pays for it.
+    /// - Throws: the backends' `prepare` errors, a layer's `prepareForUse` error.
     public final func prepareKernels() throws {
         let pending = bitLinears().map(\.layer).filter { !$0.isPrepared }
         try BitLinear.prepare(pending, backend: nil, context: nil)
+        for (_, module) in namedModules() { try module.prepareForUse() }
     }
 
     /// The tree, one layer per line, indented by depth, with each layer's summary, and a total.
