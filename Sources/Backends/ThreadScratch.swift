@@ -13,8 +13,8 @@ import Darwin
 /// sizes: "after the first call with a given batch size on a given thread, no allocation".
 ///
 /// Thread safety comes from ownership: a thread only ever touches its own table, so one
-/// immutable kernel may run on several threads at once. Inside `ForkJoin.forEachChunk`, the
-/// closure runs on libdispatch worker threads (and on the caller's thread), each with
+/// immutable kernel may run on several threads at once. Inside `Parallel.forEachChunk`, the
+/// closure runs on `Parallel`'s worker threads (and on the caller's thread), each with
 /// its own table. The slots a product holds on the caller's thread (``Slot/input``,
 /// ``Slot/output``) differ from those its chunk closures use (``Slot/work0`` … ``Slot/work2``),
 /// because a chunk may run inline on the caller's thread while the caller's buffers are live.
@@ -27,7 +27,7 @@ enum ThreadScratch {
         case input
         /// Caller side: a second per-call buffer (per-row sums, converted outputs).
         case output
-        /// Chunk side: per-thread working buffers of a `ForkJoin.forEachChunk` closure.
+        /// Chunk side: per-thread working buffers of a `Parallel.forEachChunk` closure.
         case work0, work1, work2
     }
 

@@ -1,6 +1,6 @@
 /// Scratch buffers shared by the layers of one model, grown on demand and reused, so that no
 /// activation is allocated per token. (What still allocates per step: the logits array a model
-/// returns, and libdispatch's fork-join bookkeeping when a step runs on two or more threads.)
+/// returns, and one allocation per fork-join of `Parallel` when a step runs on two or more threads.)
 ///
 /// A model runs one layer at a time, so all its layers can share one workspace as long as each
 /// slot is used by one step at a time: the slots below are chosen so that no two live uses

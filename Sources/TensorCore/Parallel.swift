@@ -1,4 +1,8 @@
+#if canImport(CDispatch)
+import CDispatch
+#else
 import Dispatch
+#endif
 
 /// A pointer wrapped so that it can be captured by the closures of `Parallel.forEachChunk`.
 /// The caller guarantees that concurrent users touch disjoint elements.
@@ -22,7 +26,7 @@ public struct SendableConstPointer<Pointee>: @unchecked Sendable {
 }
 
 /// Fork-join over disjoint ranges: on TensorCore's persistent worker pool (workers poll briefly
-/// between fork-joins, then park), or with `DispatchQueue.concurrentPerform` when the pool is
+/// between fork-joins, then park), or with libdispatch's `dispatch_apply_f` when the pool is
 /// already running another fork-join (nested or concurrent calls).
 public enum Parallel {
     /// Splits `0..<count` into at most `threads` contiguous, disjoint, near-equal ranges whose
@@ -62,21 +66,30 @@ public enum Parallel {
             return
         }
         withoutActuallyEscaping(body) { body in
-            let run = { (c: Int) in
-                let lo = (units * c / chunks) * g
-                let hi = min(count, (units * (c + 1) / chunks) * g)
-                if lo < hi { body(c, lo..<hi) }
+            // The job lives on this stack frame and is reached through a pointer by a C function,
+            // so handing it to the pool (or to libdispatch) allocates nothing.
+            var job = ChunkJob(body: body, count: count, granularity: g, units: units, chunks: chunks)
+            withUnsafeMutablePointer(to: &job) { pointer in
+                let context = UnsafeRawPointer(pointer)
+                if WorkerPool.shared.tryRun(chunks: chunks, context: context, ChunkJob.run) { return }
+                dispatch_apply_f(chunks, nil, UnsafeMutableRawPointer(pointer)) { context, c in ChunkJob.run(context!, c) }
             }
-            if WorkerPool.shared.tryRun(chunks: chunks, run) { return }
-            let box = UncheckedSendableBox(run)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in box.value(c) }
         }
     }
 }
 
-/// Internal: lets a non-Sendable closure be run by `concurrentPerform`; `forEachChunk`
-/// guarantees the ranges are disjoint, the closure's captured state is the caller's contract.
-struct UncheckedSendableBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+/// One fork-join of `Parallel.forEachIndexedChunk`: the body and the split, read (never written)
+/// by every chunk.
+private struct ChunkJob {
+    let body: (Int, Range<Int>) -> Void
+    let count: Int, granularity: Int, units: Int, chunks: Int
+
+    /// Runs chunk `c` of the job at `context`.
+    static let run: @convention(c) (UnsafeRawPointer, Int) -> Void = { context, c in
+        let job = context.assumingMemoryBound(to: ChunkJob.self)
+        let units = job.pointee.units, chunks = job.pointee.chunks, g = job.pointee.granularity
+        let lo = (units &* c / chunks) &* g
+        let hi = min(job.pointee.count, (units &* (c &+ 1) / chunks) &* g)
+        if lo < hi { job.pointee.body(c, lo..<hi) }
+    }
 }

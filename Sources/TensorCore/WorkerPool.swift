@@ -55,7 +55,9 @@ final class WorkerPool: @unchecked Sendable {
     private let done = Atomic<Int>(0)
     private var workers: [Worker] = []
     private var generation = 0
-    private var job: ((Int) -> Void)?
+    /// The current job: a C function and its context (`Parallel`'s stack-held chunk job), so
+    /// handing a job to the workers allocates nothing.
+    private var job: (run: @convention(c) (UnsafeRawPointer, Int) -> Void, context: UnsafeRawPointer)?
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
@@ -64,18 +66,18 @@ final class WorkerPool: @unchecked Sendable {
         pthread_cond_init(condition, nil)
     }
 
-    /// Runs `body(c)` for `c` in `0 ..< chunks` and returns when all are done. Chunks are
+    /// Runs `run(context, c)` for `c` in `0 ..< chunks` and returns when all are done. Chunks are
     /// claimed dynamically by the calling thread and up to `chunks − 1` workers, so a worker that
     /// is slow to start (parked, or descheduled by another process on a busy machine) leaves its
     /// chunk to the caller instead of stalling it. Returns false without running anything when
     /// the pool is disabled or busy, or `chunks` is out of range.
-    func tryRun(chunks: Int, _ body: (Int) -> Void) -> Bool {
+    func tryRun(chunks: Int, context: UnsafeRawPointer, _ run: @convention(c) (UnsafeRawPointer, Int) -> Void) -> Bool {
         guard WorkerPool.enabled, chunks >= 2, chunks - 1 <= WorkerPool.maximumWorkers,
               busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
         while workers.count < chunks - 1 { startWorker(index: workers.count + 1) }
-        withoutActuallyEscaping(body) { body in
-            job = body
+        do {
+            job = (run, context)
             generation = (generation &+ 1) & ((1 << 40) - 1)
             done.store(0, ordering: .relaxed)
             state.store(generation << 16 | chunks << 8, ordering: .sequentiallyConsistent)
@@ -109,7 +111,8 @@ final class WorkerPool: @unchecked Sendable {
             guard s >> 16 == generation, next < chunks else { return }
             if state.compareExchange(expected: s, desired: s + 1, ordering: .acquiringAndReleasing).exchanged {
                 // The job cannot end (and `job` cannot change) before this chunk counts as done.
-                job!(next)
+                let j = job!
+                j.run(j.context, next)
                 done.add(1, ordering: .releasing)
             }
         }

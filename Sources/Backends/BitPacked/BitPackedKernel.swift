@@ -96,7 +96,7 @@ public struct BitPackedKernel: LinearKernel {
         let ys = SendablePointer(y)
         withPaddedRows(x, batch: batch, n: n, p: p) { xs, xStride in
             let xp = SendableConstPointer(xs)
-            ForkJoin.forEachChunk(count: m, threads: threads, granularity: Self.rowGranularity,
+            Parallel.forEachChunk(count: m, threads: threads, granularity: Self.rowGranularity,
                                   costPerItem: n &* batch) { rows in
                 var args = tk_bitpacked_i8_args(
                     weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),
@@ -117,7 +117,7 @@ public struct BitPackedKernel: LinearKernel {
         let ys = SendablePointer(y)
         withPaddedRows(x, batch: batch, n: n, p: p) { xs, xStride in
             let xp = SendableConstPointer(xs)
-            ForkJoin.forEachChunk(count: m, threads: threads, granularity: Self.rowGranularity,
+            Parallel.forEachChunk(count: m, threads: threads, granularity: Self.rowGranularity,
                                   costPerItem: n &* batch) { rows in
                 var args = tk_bitpacked_f32_args(
                     weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),

@@ -45,7 +45,7 @@ public struct NaiveKernel: LinearKernel {
         let xs = SendableConstPointer(x), ys = SendablePointer(y)
         weights.values.withUnsafeBufferPointer { wb in
             let w = SendableConstPointer(wb)
-            ForkJoin.forEachChunk(count: m, threads: context.threads, costPerItem: n * batch) { rows in
+            Parallel.forEachChunk(count: m, threads: context.threads, costPerItem: n * batch) { rows in
                 for b in 0..<batch {
                     for o in rows {
                         var acc: Float = 0
@@ -65,7 +65,7 @@ public struct NaiveKernel: LinearKernel {
         let xs = SendableConstPointer(x), ys = SendablePointer(y)
         weights.values.withUnsafeBufferPointer { wb in
             let w = SendableConstPointer(wb)
-            ForkJoin.forEachChunk(count: m, threads: context.threads, costPerItem: n * batch) { rows in
+            Parallel.forEachChunk(count: m, threads: context.threads, costPerItem: n * batch) { rows in
                 for b in 0..<batch {
                     for o in rows {
                         var acc: Int32 = 0

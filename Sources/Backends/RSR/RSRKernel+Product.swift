@@ -23,7 +23,7 @@ enum RSROps {
     static func tileWidth(inFeatures: Int, elementBytes: Int) -> Int { 64 }
 }
 
-/// A raw pointer that may cross into `ForkJoin.forEachChunk` closures.
+/// A raw pointer that may cross into `Parallel.forEachChunk` closures.
 struct RawSendable: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer
 }
@@ -81,7 +81,7 @@ extension RSRKernel {
         let xs = RawSendable(pointer: UnsafeMutableRawPointer(mutating: x))
         let ys = RawSendable(pointer: y)
         let tab = table.map { RawSendable(pointer: UnsafeMutableRawPointer(mutating: $0)) }
-        ForkJoin.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k) { blocks in
+        Parallel.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k) { blocks in
             // This chunk's thread's own scratch (a worker thread's, or the caller's when inline).
             let prefixBuffer = ThreadScratch.buffer(.work0, byteCount: (n &+ 17) &* 4)
             let u = ThreadScratch.buffer(.work1, byteCount: codeCount &* 4)
@@ -133,7 +133,7 @@ extension RSRKernel {
         let xts = RawSendable(pointer: xt)
         let ys = RawSendable(pointer: y)
         let tab = table.map { RawSendable(pointer: UnsafeMutableRawPointer(mutating: $0)) }
-        ForkJoin.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k * batch) { blocks in
+        Parallel.forEachChunk(count: first.blockCount, threads: context.threads, costPerItem: n * k * batch) { blocks in
             // This chunk's thread's own scratch (a worker thread's, or the caller's when inline).
             let u = ThreadScratch.buffer(.work0, byteCount: codeCount &* tile &* 4)
             let yt = ThreadScratch.buffer(.work1, byteCount: k &* tile &* 4)
