@@ -37,6 +37,13 @@ public struct BitPackedKernel: LinearKernel {
     /// amx --variant avx512vnni --backends bitpacked --batch 8 --batch 16 --batch 32 ...`.
     public static let amxMinimumBatch = 16
 
+    /// The smallest batch (activation rows) the `avx512vnni` variant's Int8 path runs the batched
+    /// kernel (`tk_bitpacked_i8_avx512vnni_gemm`: weights unpacked per thread, activations packed
+    /// once in the VNNI layout, 12 rows × 32 activation rows per micro-kernel); smaller batches
+    /// run the 4 × 4 register-tile kernel. Also used by the `amx` variant below its tile threshold.
+    /// Chosen from measurements (docs/performance/bitpacked.md).
+    public static let vnniBatchedMinimumBatch = 16
+
     /// How the Int8 path of the `amx` variant runs its tile product.
     enum TileMode: Sendable {
         /// Not the `amx` variant.
@@ -51,6 +58,9 @@ public struct BitPackedKernel: LinearKernel {
     let tileMode: TileMode
     /// The batch from which the `amx` variant uses tiles (``amxMinimumBatch`` unless a test chose).
     let tileMinimumBatch: Int
+    /// The batch from which the `avx512vnni` (and `amx`, below its tiles) Int8 path runs the
+    /// batched kernel (``vnniBatchedMinimumBatch`` unless a test chose).
+    let batchedMinimumBatch: Int
 
     /// Packs `weights` for `variant`.
     /// - Throws: `.invalidArgument` when this CPU cannot run `variant`.
@@ -61,7 +71,8 @@ public struct BitPackedKernel: LinearKernel {
     /// For tests: with `forceEmulatedAMX`, the `amx` variant on the tile emulator (it then needs
     /// only what `avx512vnni` needs), using tiles from `amxMinimumBatch` activation rows on.
     init(weights: TernaryMatrix, context: ComputeContext, variant: BitPackedVariant, forceEmulatedAMX: Bool,
-         amxMinimumBatch: Int = BitPackedKernel.amxMinimumBatch) throws {
+         amxMinimumBatch: Int = BitPackedKernel.amxMinimumBatch,
+         vnniBatchedMinimumBatch: Int = BitPackedKernel.vnniBatchedMinimumBatch) throws {
         let emulated = forceEmulatedAMX && variant == .amx
         let runnable = emulated ? BitPackedVariant.avx512vnni.isSupported : variant.isSupported
         guard runnable else {
@@ -74,6 +85,7 @@ public struct BitPackedKernel: LinearKernel {
         self.variant = variant
         self.tileMode = variant != .amx ? .none : emulated ? .emulated : .hardware
         self.tileMinimumBatch = max(1, amxMinimumBatch)
+        self.batchedMinimumBatch = max(1, vnniBatchedMinimumBatch)
     }
 
     /// Rows per thread chunk are multiples of this: whole tiles of 4 rows (the C kernels rely on it).
@@ -84,6 +96,10 @@ public struct BitPackedKernel: LinearKernel {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
         if tileMode != .none && batch >= tileMinimumBatch {
             applyTiles(x, batch: batch, into: y)
+            return
+        }
+        if runsBatchedKernel(batch: batch) {
+            applyBatched(x, batch: batch, into: y)
             return
         }
         let n = inFeatures, m = outFeatures, p = packed.paddedInFeatures
@@ -162,6 +178,45 @@ extension BitPackedKernel {
                 x_tiles: xp.base, y: ys.base, y_stride: m,
                 scratch: UnsafeMutableRawPointer(scratchBase.base + chunk &* scratchBytes))
             function(&args)
+        }
+    }
+}
+
+extension BitPackedKernel {
+    /// Whether an Int8 product of `batch` activation rows runs the batched VNNI kernel
+    /// (`avx512vnni`, and `amx` below its tile threshold, from ``batchedMinimumBatch`` rows on).
+    func runsBatchedKernel(batch: Int) -> Bool {
+        switch variant {
+        case .avx512vnni: return batch >= batchedMinimumBatch
+        case .amx: return batch >= batchedMinimumBatch && (tileMode == .none || batch < tileMinimumBatch)
+        case .portable, .avx2: return false
+        }
+    }
+
+    /// Rows per micro-kernel block of the batched VNNI kernel: threads split rows in multiples of it.
+    private static let batchedRowGranularity = 12
+
+    /// The `avx512vnni` batched Int8 product: the activations packed once (VNNI layout, biased to
+    /// unsigned) in the calling thread's scratch and shared read-only; each thread unpacks its
+    /// rows' weights into its own scratch (``ThreadScratch``, so a steady state allocates nothing).
+    fileprivate func applyBatched(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
+        let n = inFeatures, m = outFeatures, p = packed.paddedInFeatures
+        let packed = self.packed, threads = context.threads
+        let half = packed.hasHalfGroup ? 1 : 0
+        let xBytes = tk_bitpacked_gemm_x_bytes(batch, p)
+        let xPacked = ThreadScratch.buffer(.input, byteCount: xBytes).bindMemory(to: UInt8.self, capacity: xBytes)
+        tk_bitpacked_gemm_pack_x(x.baseAddress!, n, n, batch, p, xPacked)
+        let scratchBytes = tk_bitpacked_gemm_scratch_bytes(packed.groups, half)
+        let xp = SendableConstPointer(UnsafePointer(xPacked)), ys = SendablePointer(y)
+        Parallel.forEachChunk(count: m, threads: threads, granularity: Self.batchedRowGranularity,
+                              costPerItem: n &* batch) { rows in
+            let scratch = ThreadScratch.buffer(.work0, byteCount: scratchBytes)
+            var args = tk_bitpacked_gemm_args(
+                weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),
+                row_bytes: packed.rowBytes, groups: packed.groups, half: half, rows: m,
+                row_begin: rows.lowerBound, row_end: rows.upperBound, batch: batch,
+                x_packed: xp.base, y: ys.base, y_stride: m, scratch: scratch)
+            tk_bitpacked_i8_avx512vnni_gemm(&args)
         }
     }
 }

@@ -1,0 +1,97 @@
+import CKernels
+import Testing
+@testable import Backends
+import TensorCore
+
+/// The batched Int8 kernel of the `avx512vnni` variant (`tk_bitpacked_i8_avx512vnni_gemm`:
+/// activations packed in the VNNI layout and biased to unsigned, weights unpacked per thread,
+/// 12 rows × 32 activation rows per micro-kernel, `128 · Σw` subtracted). The threshold is
+/// forced down to 1 so that every shape and batch runs it, against naive.
+@Suite struct BitPackedBatchedTests {
+    static var supported: Bool { BitPackedVariant.avx512vnni.isSupported }
+
+    /// Odd shapes (1×1, out > in, in > out, in not a multiple of 4, 8, 64, 128 or 256), the
+    /// micro-kernel's row blocks (12; last blocks of 4 and 8 rows and rows ending inside one),
+    /// super-blocks of rows (72 rows at in = 2560, 24 at 6912) and a row of two 8192-input spans.
+    static let shapes: [(out: Int, in: Int)] = oddShapes + [
+        (13, 300), (257, 513), (12, 128), (24, 384), (25, 129), (37, 640), (150, 2560), (30, 6912),
+        (3, 8192 + 256 + 100),
+    ]
+    /// Around every edge: 16-row tiles, pairs of tiles (32), and the default threshold.
+    static let batches = [1, 2, 3, 4, 5, 8, 15, 16, 17, 31, 32, 33, 47, 48, 64, 65, 127, 128, 129]
+
+    static func kernel(_ w: TernaryMatrix, threads: Int, minimumBatch: Int = 1) throws -> BitPackedKernel {
+        try BitPackedKernel(weights: w, context: ComputeContext(threads: threads), variant: .avx512vnni,
+                            forceEmulatedAMX: false, vnniBatchedMinimumBatch: minimumBatch)
+    }
+
+    @Test(.enabled(if: supported, "needs AVX-512 VNNI"))
+    func batchedKernelMatchesNaive() throws {
+        var g = SeededGenerator(seed: 0xB47C)
+        for (out, inn) in Self.shapes {
+            let zeroFraction = [0.0, 1.0 / 3.0, 0.9][Int.random(in: 0..<3, using: &g)]
+            let w = try TernaryMatrix.random(outFeatures: out, inFeatures: inn, zeroFraction: zeroFraction, using: &g)
+            // Wide products are slow in a debug build's naive reference: fewer batches there.
+            let batchList = out * inn > 100_000 ? [1, 15, 16, 17, 33, 64] : Self.batches
+            for threads in [1, 2] {
+                let kernel = try Self.kernel(w, threads: threads)
+                for batch in batchList {
+                    #expect(kernel.runsBatchedKernel(batch: batch))
+                    let x = g.int8s(count: batch * inn)
+                    let mismatch = KernelCheck.firstMismatch(try kernel.apply(x), try referenceInt(w, x), outFeatures: out)
+                    #expect(mismatch == nil, "batched \(out)x\(inn) batch \(batch) threads \(threads): \(mismatch ?? "")")
+                }
+            }
+        }
+    }
+
+    /// The largest sums: activations all −128 or all 127 (biased: 0 and 255), weights all −1 or
+    /// all +1, at in = 16, 512 and 65,536 (|y| = 2^23; the biased sums exceed 2^24), 1 and 2 threads.
+    @Test(.enabled(if: supported, "needs AVX-512 VNNI"))
+    func extremesAreExact() throws {
+        for (n, out, batches) in [(16, 13, [1, 16, 17, 33]), (512, 13, [1, 16, 17, 33]), (65536, 5, [1, 16, 33])] {
+            for wv: Int8 in [1, -1] {
+                let w = try TernaryMatrix(outFeatures: out, inFeatures: n, values: [Int8](repeating: wv, count: out * n))
+                for threads in [1, 2] {
+                    let kernel = try Self.kernel(w, threads: threads)
+                    for xv: Int8 in [-128, 127] {
+                        for batch in batches {
+                            let y = try kernel.apply([Int8](repeating: xv, count: batch * n))
+                            let expected = Int32(wv) * Int32(xv) * Int32(n)
+                            #expect(y == [Int32](repeating: expected, count: batch * out),
+                                    "w=\(wv) x=\(xv) n=\(n) batch \(batch) threads \(threads)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// With the default threshold: below it the 4 × 4 kernel, from it on the batched one; both
+    /// exact. Other variants never run it; `amx` runs it only below its own tile threshold.
+    @Test(.enabled(if: supported, "needs AVX-512 VNNI"))
+    func thresholdChoosesTheKernel() throws {
+        var g = SeededGenerator(seed: 78)
+        let w = try TernaryMatrix.random(outFeatures: 40, inFeatures: 300, using: &g)
+        let t = BitPackedKernel.vnniBatchedMinimumBatch
+        let kernel = try BitPackedKernel(weights: w, context: .singleThreaded, variant: .avx512vnni)
+        for batch in [1, t - 1, t, t + 1, 2 * t + 3] where batch >= 1 {
+            #expect(kernel.runsBatchedKernel(batch: batch) == (batch >= t), "batch \(batch)")
+            let x = g.int8s(count: batch * 300)
+            #expect(try kernel.apply(x) == referenceInt(w, x), "batch \(batch)")
+        }
+        for variant in [BitPackedVariant.portable, .avx2] where variant.isSupported {
+            let k = try BitPackedKernel(weights: w, context: .singleThreaded, variant: variant)
+            #expect(!k.runsBatchedKernel(batch: 64))
+        }
+        let amx = try BitPackedKernel(weights: w, context: .singleThreaded, variant: .amx, forceEmulatedAMX: true,
+                                      amxMinimumBatch: 32, vnniBatchedMinimumBatch: 16)
+        #expect(!amx.runsBatchedKernel(batch: 15))
+        #expect(amx.runsBatchedKernel(batch: 16))
+        #expect(!amx.runsBatchedKernel(batch: 32), "tiles from 32 on")
+        for batch in [15, 16, 31, 32] {
+            let x = g.int8s(count: batch * 300)
+            #expect(try amx.apply(x) == referenceInt(w, x), "amx batch \(batch)")
+        }
+    }
+}
