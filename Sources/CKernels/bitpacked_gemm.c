@@ -5,15 +5,17 @@
 //   - x is packed once per call in the VNNI layout (tiles of 16 activation rows, 4 consecutive
 //     inputs of each row in one 32-bit lane) and biased to unsigned (x + 128), because
 //     vpdpbusd's register operand is the unsigned one;
-//   - each thread unpacks a super-block of its rows to signed Int8 weights (shift, mask,
-//     subtract: a 2-bit field is 64 consecutive weights, no transposition), in blocks of up to
-//     12 rows laid out [in/128][rows][128] so that every weight of a block is a constant
-//     displacement from one pointer, and Σ w per row on the way;
+//   - each thread unpacks a super-block of its rows to byte codes c = w + 1 ∈ {0, 1, 2} (shift
+//     and mask: a 2-bit field is 64 consecutive weights, no transposition; the codes are the
+//     signed operand), in blocks of up to 12 rows laid out [in/128][rows][128] so that every
+//     code of a block is a constant displacement from one pointer, and Σ c per row on the way;
 //   - the micro-kernel holds 12 rows × 32 activation rows (24 zmm accumulators, one lane per
 //     activation row): per 4 inputs, 2 activation vectors are loaded and each row's 4 weights
 //     are a {1to16} broadcast memory operand of one vpdpbusd per vector;
-//   - y = acc − 128 · Σ w, written through a small buffer (the tile is [row][activation row],
-//     y is [activation row][row]).
+//   - acc = Σ (x + 128) · c = W·x + 128 · Σw + Σ (x + 128), so y = acc − 128 · (Σc − padded_in)
+//     − Σ (x + 128): one correction per row (Σc, from the unpacking) and one per activation row
+//     (stored by the packer after each tile), written through a small buffer (the tile is
+//     [row][activation row], y is [activation row][row]).
 //
 // Exactness: vpdpbusd multiplies u8 × s8 exactly and adds without saturation into Int32 lanes
 // (wrapping); the correction is Int32 arithmetic modulo 2^32 too. The true result
@@ -37,11 +39,14 @@ static size_t bp_gemm_super_rows(size_t padded_in) {
     return r < BP_GEMM_R ? BP_GEMM_R : r;
 }
 
-size_t tk_bitpacked_gemm_x_bytes(size_t batch, size_t padded_in) { return (batch + 15) / 16 * 16 * padded_in; }
+/// Bytes from one packed tile of 16 activation rows to the next: the rows, then their 16 sums.
+static size_t bp_gemm_xtile(size_t padded_in) { return 16 * padded_in + 64; }
+
+size_t tk_bitpacked_gemm_x_bytes(size_t batch, size_t padded_in) { return (batch + 15) / 16 * bp_gemm_xtile(padded_in); }
 
 size_t tk_bitpacked_gemm_scratch_bytes(size_t groups, size_t half) {
     const size_t p = bp_gemm_padded_in(groups, half), rs = bp_gemm_super_rows(p);
-    // Weights, Σw per row, the [12][32] output buffer.
+    // Codes, Σc per row, the [12][32] output buffer.
     return rs * p + 4 * rs + 4 * BP_GEMM_R * 32 + 64;
 }
 
@@ -56,33 +61,43 @@ void VNNI tk_bitpacked_gemm_pack_x(const int8_t *x, size_t x_stride, size_t in, 
     const size_t tiles = (batch + 15) / 16, steps = padded_in / 4;
     const size_t whole = in / 4;  // steps with 4 real inputs
     for (size_t b = 0; b < tiles; b++) {
-        uint8_t *tile = dst + 16 * padded_in * b;
+        uint8_t *tile = dst + bp_gemm_xtile(padded_in) * b;
+        uint32_t *sums = (uint32_t *)(tile + 16 * padded_in);
         for (size_t n = 0; n < 16; n++) {
             const size_t t = 16 * b + n;
             uint8_t *col = tile + 4 * n;
+            // Σ (x + 128) over the padded_in inputs, modulo 2^32.
+            uint32_t sum = 128u * (uint32_t)padded_in;
             if (t >= batch) {
                 for (size_t s = 0; s < steps; s++) memset(col + 64 * s, 0x80, 4);
+                sums[n] = sum;
                 continue;
             }
             const int8_t *xr = x + t * x_stride;
             for (size_t s = 0; s < whole; s++) {
                 uint32_t v;
                 memcpy(&v, xr + 4 * s, 4);
+                sum += (uint32_t)((int32_t)xr[4 * s] + xr[4 * s + 1] + xr[4 * s + 2] + xr[4 * s + 3]);
                 v ^= 0x80808080u;
                 memcpy(col + 64 * s, &v, 4);
             }
             for (size_t s = whole; s < steps; s++)
-                for (size_t i = 0; i < 4; i++)
-                    col[64 * s + i] = (uint8_t)((4 * s + i < in ? (uint8_t)xr[4 * s + i] : 0) ^ 0x80);
+                for (size_t i = 0; i < 4; i++) {
+                    const int8_t v = 4 * s + i < in ? xr[4 * s + i] : 0;
+                    sum += (uint32_t)(int32_t)v;
+                    col[64 * s + i] = (uint8_t)((uint8_t)v ^ 0x80);
+                }
+            sums[n] = sum;
         }
     }
 }
 
-/// Unpacks the 4-row tile of rows o ..< o + h into the super-block scratch: row o + r goes to
-/// dst[r] (its block's base plus 128 · its index in the block), 128-input chunks `kstride[r]`
-/// bytes apart; its Σw to wsum[r].
+/// Unpacks the 4-row tile of rows o ..< o + h into the super-block scratch as codes
+/// c = w + 1 (0, 1, 2: shift and mask, no subtraction): row o + r goes to dst[r] (its block's
+/// base plus 128 · its index in the block), 128-input chunks `kstride[r]` bytes apart; its
+/// Σ c over the padded row to csum[r].
 TK_INLINE VNNI void bp_gemm_unpack_tile(const tk_bitpacked_gemm_args *a, size_t o, size_t h, int8_t *const dst[4],
-                                        const size_t kstride[4], int32_t *wsum) {
+                                        const size_t kstride[4], int32_t *csum) {
     const uint8_t *base = a->weights + o * a->row_bytes;  // o is a multiple of 4: the tile's start
     const size_t G = a->groups;
     const __m512i m3 = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
@@ -92,10 +107,10 @@ TK_INLINE VNNI void bp_gemm_unpack_tile(const tk_bitpacked_gemm_args *a, size_t 
         for (size_t r = 0; r < h; r++) {
             const __m512i b = _mm512_loadu_si512((const void *)(base + 64 * (h * g + r)));
             int8_t *d = dst[r] + 2 * g * kstride[r];
-            const __m512i w0 = _mm512_sub_epi8(_mm512_and_si512(b, m3), one);
-            const __m512i w1 = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(b, 2), m3), one);
-            const __m512i w2 = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(b, 4), m3), one);
-            const __m512i w3 = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(b, 6), m3), one);
+            const __m512i w0 = _mm512_and_si512(b, m3);
+            const __m512i w1 = _mm512_and_si512(_mm512_srli_epi16(b, 2), m3);
+            const __m512i w2 = _mm512_and_si512(_mm512_srli_epi16(b, 4), m3);
+            const __m512i w3 = _mm512_and_si512(_mm512_srli_epi16(b, 6), m3);
             _mm512_storeu_si512((void *)d, w0);
             _mm512_storeu_si512((void *)(d + 64), w1);
             _mm512_storeu_si512((void *)(d + kstride[r]), w2);
@@ -112,21 +127,22 @@ TK_INLINE VNNI void bp_gemm_unpack_tile(const tk_bitpacked_gemm_args *a, size_t 
             const __m512i hi =
                 _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_srli_epi16(b, 4)), _mm256_srli_epi16(b, 6), 1);
             int8_t *d = dst[r] + 2 * G * kstride[r];
-            const __m512i w0 = _mm512_sub_epi8(_mm512_and_si512(lo, m3), one);
-            const __m512i w1 = _mm512_sub_epi8(_mm512_and_si512(hi, m3), one);
+            const __m512i w0 = _mm512_and_si512(lo, m3);
+            const __m512i w1 = _mm512_and_si512(hi, m3);
             _mm512_storeu_si512((void *)d, w0);
             _mm512_storeu_si512((void *)(d + 64), w1);
             sum[r] = _mm512_dpbusd_epi32(sum[r], one, _mm512_add_epi8(w0, w1));
         }
     }
-    for (size_t r = 0; r < h; r++) wsum[r] = _mm512_reduce_add_epi32(sum[r]);
+    for (size_t r = 0; r < h; r++) csum[r] = _mm512_reduce_add_epi32(sum[r]);
 }
 
-/// The micro-kernel: R rows (unpacked at w, [kchunks][R][128]) × 16 · NV activation rows (the
-/// packed tiles at x0 and x0 + xnext), over kchunks 128-input chunks. Writes
-/// acc − 128 · Σw to out[r · 32 + t] (t < 16 · NV).
-TK_INLINE VNNI void bp_gemm_block(const int8_t *w, const int32_t *wsum, const uint8_t *x0, size_t xnext,
-                                  size_t kchunks, int32_t *out, const int R, const int NV) {
+/// The micro-kernel: R rows (codes at w, [kchunks][R][128]) × 16 · NV activation rows (the
+/// packed tiles at x0 and x0 + xnext), over kchunks 128-input chunks: acc = Σ (x + 128) · c.
+/// With c = w + 1: Σ (x + 128) · c = W·x + 128 · Σw + Σ (x + 128), and Σw = Σc − padded_in.
+/// Writes acc − Σ (x + 128) − 128 · Σc + 128 · padded_in to out[r · 32 + t] (t < 16 · NV).
+TK_INLINE VNNI void bp_gemm_block(const int8_t *w, const int32_t *csum, const uint8_t *x0, size_t xnext,
+                                  size_t kchunks, const uint8_t *pf, int32_t *out, const int R, const int NV) {
     __m512i acc[BP_GEMM_R][2];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_si512();
@@ -134,6 +150,8 @@ TK_INLINE VNNI void bp_gemm_block(const int8_t *w, const int32_t *wsum, const ui
     for (size_t kc = 0; kc < kchunks; kc++) {
         const int8_t *wk = w + (size_t)R * 128 * kc;
         const uint8_t *xa = x0 + 2048 * kc, *xb = x1 + 2048 * kc;
+        // 8 lines of the next super-block's packed weights towards L2 per 32 steps (see the caller).
+        for (int l = 0; l < 8; l++) _mm_prefetch((const char *)(pf + 512 * kc + 64 * l), _MM_HINT_T1);
 #pragma clang loop unroll_count(2)
         for (int s = 0; s < 32; s++) {
             const __m512i xv0 = _mm512_loadu_si512((const void *)(xa + 64 * s));
@@ -147,19 +165,25 @@ TK_INLINE VNNI void bp_gemm_block(const int8_t *w, const int32_t *wsum, const ui
             }
         }
     }
+    const size_t P = 128 * kchunks;
+    __m512i xs[2];
+    xs[0] = _mm512_loadu_si512((const void *)(x0 + 16 * P));
+    xs[1] = NV > 1 ? _mm512_loadu_si512((const void *)(x1 + 16 * P)) : xs[0];
     for (int r = 0; r < R; r++) {
-        const __m512i c = _mm512_set1_epi32((int32_t)((uint32_t)wsum[r] << 7));
-        for (int v = 0; v < NV; v++) _mm512_storeu_si512((void *)(out + 32 * r + 16 * v), _mm512_sub_epi32(acc[r][v], c));
+        const __m512i c = _mm512_set1_epi32((int32_t)(((uint32_t)csum[r] - (uint32_t)P) << 7));
+        for (int v = 0; v < NV; v++)
+            _mm512_storeu_si512((void *)(out + 32 * r + 16 * v),
+                                _mm512_sub_epi32(acc[r][v], _mm512_add_epi32(c, xs[v])));
     }
 }
 
 void VNNI tk_bitpacked_i8_avx512vnni_gemm(const tk_bitpacked_gemm_args *a) {
     const size_t P = bp_gemm_padded_in(a->groups, a->half), kchunks = P / 128;
     const size_t RS = bp_gemm_super_rows(P);
-    const size_t tiles = (a->batch + 15) / 16, xtile = 16 * P;
+    const size_t tiles = (a->batch + 15) / 16, xtile = bp_gemm_xtile(P);
     int8_t *wbuf = (int8_t *)a->scratch;
-    int32_t *wsum = (int32_t *)(wbuf + RS * P);
-    int32_t *out = wsum + RS;
+    int32_t *csum = (int32_t *)(wbuf + RS * P);
+    int32_t *out = csum + RS;
     for (size_t o0 = a->row_begin; o0 < a->row_end; o0 += RS) {
         const size_t n = a->row_end - o0 < RS ? a->row_end - o0 : RS;
         const size_t blocks = (n + BP_GEMM_R - 1) / BP_GEMM_R;
@@ -176,30 +200,40 @@ void VNNI tk_bitpacked_i8_avx512vnni_gemm(const tk_bitpacked_gemm_args *a) {
                 dst[r] = wbuf + BP_GEMM_R * P * j + 128 * (i - BP_GEMM_R * j);
                 kstride[r] = 128 * rb;
             }
-            bp_gemm_unpack_tile(a, o, h, dst, kstride, wsum + (o - o0));
+            bp_gemm_unpack_tile(a, o, h, dst, kstride, csum + (o - o0));
         }
         for (size_t i = n; i < BP_GEMM_R * (blocks - 1) + last_r; i++) {
             // Zero rows filling the last block (only when rows ends inside it).
             const size_t j = blocks - 1;
             int8_t *d = wbuf + BP_GEMM_R * P * j + 128 * (i - BP_GEMM_R * j);
             for (size_t kc = 0; kc < kchunks; kc++) memset(d + 128 * last_r * kc, 0, 128);
-            wsum[i] = 0;
+            csum[i] = 0;
         }
+        // While this super-block computes, its block calls prefetch the next one's packed
+        // weights (contiguous: tiles of 4 rows) into L2, 512 · kchunks bytes per call, so that
+        // the next unpacking does not wait for L3 or DRAM. Past the next super-block's end the
+        // calls prefetch its last line again (prefetches never fault, but stay in range).
+        const uint8_t *pf_begin = a->weights + (o0 + n) * a->row_bytes;
+        const size_t next_rows = o0 + n >= a->row_end ? 0 : (a->row_end - o0 - n < RS ? a->row_end - o0 - n : RS);
+        const size_t pf_bytes = next_rows * a->row_bytes, pf_step = 512 * kchunks;
+        size_t pf_off = 0;
         for (size_t tb = 0; tb < tiles; tb += 2) {
             const int nv = tb + 1 < tiles ? 2 : 1;
             const uint8_t *xt = a->x_packed + xtile * tb;
             const size_t t0 = 16 * tb, tn = a->batch - t0 < 16 * (size_t)nv ? a->batch - t0 : 16 * (size_t)nv;
             for (size_t j = 0; j < blocks; j++) {
                 const int8_t *w = wbuf + BP_GEMM_R * P * j;
-                const int32_t *ws = wsum + BP_GEMM_R * j;
+                const int32_t *ws = csum + BP_GEMM_R * j;
                 const size_t rb = j + 1 == blocks ? last_r : BP_GEMM_R;
+                const uint8_t *pf = pf_off + pf_step <= pf_bytes ? pf_begin + pf_off : a->weights;
+                pf_off += pf_step;
                 switch (rb * 2 + (size_t)nv) {
-                case 12 * 2 + 2: bp_gemm_block(w, ws, xt, xtile, kchunks, out, 12, 2); break;
-                case 12 * 2 + 1: bp_gemm_block(w, ws, xt, xtile, kchunks, out, 12, 1); break;
-                case 8 * 2 + 2: bp_gemm_block(w, ws, xt, xtile, kchunks, out, 8, 2); break;
-                case 8 * 2 + 1: bp_gemm_block(w, ws, xt, xtile, kchunks, out, 8, 1); break;
-                case 4 * 2 + 2: bp_gemm_block(w, ws, xt, xtile, kchunks, out, 4, 2); break;
-                default: bp_gemm_block(w, ws, xt, xtile, kchunks, out, 4, 1); break;
+                case 12 * 2 + 2: bp_gemm_block(w, ws, xt, xtile, kchunks, pf, out, 12, 2); break;
+                case 12 * 2 + 1: bp_gemm_block(w, ws, xt, xtile, kchunks, pf, out, 12, 1); break;
+                case 8 * 2 + 2: bp_gemm_block(w, ws, xt, xtile, kchunks, pf, out, 8, 2); break;
+                case 8 * 2 + 1: bp_gemm_block(w, ws, xt, xtile, kchunks, pf, out, 8, 1); break;
+                case 4 * 2 + 2: bp_gemm_block(w, ws, xt, xtile, kchunks, pf, out, 4, 2); break;
+                default: bp_gemm_block(w, ws, xt, xtile, kchunks, pf, out, 4, 1); break;
                 }
                 const size_t ob = o0 + BP_GEMM_R * j;
                 const size_t nr = o0 + n - ob < rb ? o0 + n - ob : rb;

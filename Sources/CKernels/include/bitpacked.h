@@ -80,11 +80,13 @@ int32_t tk_bitpacked_sum_i8(const int8_t *x, size_t n);
 // activations as its unsigned register operand and the weights as its signed broadcast operand:
 //
 //   x: packed once per call by tk_bitpacked_gemm_pack_x into tiles of 16 activation rows, tile b
-//      at byte 16 · padded_in · b, inputs 4s ..< 4s + 4 of row 16b + n at byte 64s + 4n (the
-//      VNNI layout of the AMX B tiles), biased to unsigned: x + 128 (x ^ 0x80).
-//   w: each thread unpacks its rows to signed Int8 (−1, 0, +1) in its scratch, blocks of up to
-//      12 rows, inside a block [in/128][rows][128 inputs].
-//   y = Σ (x + 128) · w − 128 · Σ w, per row; exact modulo 2^32, so exact (|W·x| < 2^31).
+//      at byte (16 · padded_in + 64) · b, inputs 4s ..< 4s + 4 of row 16b + n at byte 64s + 4n
+//      (the VNNI layout of the AMX B tiles), biased to unsigned: x + 128 (x ^ 0x80); after the
+//      16 rows, their 16 sums Σ (x + 128) over padded_in inputs (UInt32, wrapping).
+//   w: each thread unpacks its rows to byte codes c = w + 1 (0, 1, 2) in its scratch, blocks
+//      of up to 12 rows, inside a block [in/128][rows][128 inputs].
+//   y = Σ (x + 128) · c − Σ (x + 128) − 128 · (Σc − padded_in); exact modulo 2^32, so exact
+//   (|W·x| < 2^31).
 
 /// Arguments of tk_bitpacked_i8_avx512vnni_gemm. Rows row_begin ..< row_end of y are written
 /// (row_begin a multiple of 4; row_end a multiple of 4 or `rows`).
@@ -102,7 +104,7 @@ typedef struct {
     void *scratch;            ///< tk_bitpacked_gemm_scratch_bytes(groups, half) bytes, 64-byte aligned, per thread
 } tk_bitpacked_gemm_args;
 
-/// Bytes of tk_bitpacked_gemm_pack_x's output: ⌈batch/16⌉ · 16 · padded_in.
+/// Bytes of tk_bitpacked_gemm_pack_x's output: ⌈batch/16⌉ · (16 · padded_in + 64).
 size_t tk_bitpacked_gemm_x_bytes(size_t batch, size_t padded_in);
 /// Packs x[t · x_stride + i] (i < in, t < batch) as described above; inputs ≥ in and rows
 /// ≥ batch (up to the next multiple of 16) are stored as 0x80 (x = 0). padded_in = 256 · groups
