@@ -22,7 +22,8 @@ import TensorCore
 
     static func kernel(_ w: TernaryMatrix, threads: Int, minimumBatch: Int = 1) throws -> BitPackedKernel {
         try BitPackedKernel(weights: w, context: ComputeContext(threads: threads), variant: .avx512vnni,
-                            forceEmulatedAMX: false, vnniBatchedMinimumBatch: minimumBatch)
+                            forceEmulatedAMX: false, vnniBatchedMinimumBatch: minimumBatch,
+                            vnniBatchedMinimumActivationBytes: 0)
     }
 
     @Test(.enabled(if: supported, "needs AVX-512 VNNI"))
@@ -67,25 +68,39 @@ import TensorCore
         }
     }
 
-    /// With the default threshold: below it the 4 × 4 kernel, from it on the batched one; both
-    /// exact. Other variants never run it; `amx` runs it only below its own tile threshold.
+    /// With the default thresholds: the batched kernel from 16 rows *and* 1 MiB of activations
+    /// (batch · paddedInFeatures) on, the 4 × 4 kernel otherwise; both exact. With only the
+    /// byte threshold lowered, the batch threshold still holds. Other variants never run it;
+    /// `amx` runs it only below its own tile threshold.
     @Test(.enabled(if: supported, "needs AVX-512 VNNI"))
     func thresholdChoosesTheKernel() throws {
         var g = SeededGenerator(seed: 78)
+        // paddedInFeatures = 32,768: 32 rows are 1 MiB.
+        let inn = 32 * 1024 - 5
+        let wide = try TernaryMatrix.random(outFeatures: 5, inFeatures: inn, using: &g)
+        let kernel = try BitPackedKernel(weights: wide, context: .singleThreaded, variant: .avx512vnni)
+        #expect(BitPackedKernel.vnniBatchedMinimumActivationBytes == 32 * kernel.packed.paddedInFeatures)
+        for batch in [1, 16, 31, 32, 33] {
+            #expect(kernel.runsBatchedKernel(batch: batch) == (batch >= 32), "batch \(batch)")
+            let x = g.int8s(count: batch * inn)
+            #expect(try kernel.apply(x) == referenceInt(wide, x), "batch \(batch)")
+        }
         let w = try TernaryMatrix.random(outFeatures: 40, inFeatures: 300, using: &g)
         let t = BitPackedKernel.vnniBatchedMinimumBatch
-        let kernel = try BitPackedKernel(weights: w, context: .singleThreaded, variant: .avx512vnni)
+        let byBatch = try BitPackedKernel(weights: w, context: .singleThreaded, variant: .avx512vnni,
+                                          forceEmulatedAMX: false, vnniBatchedMinimumActivationBytes: 0)
         for batch in [1, t - 1, t, t + 1, 2 * t + 3] where batch >= 1 {
-            #expect(kernel.runsBatchedKernel(batch: batch) == (batch >= t), "batch \(batch)")
+            #expect(byBatch.runsBatchedKernel(batch: batch) == (batch >= t), "batch \(batch)")
             let x = g.int8s(count: batch * 300)
-            #expect(try kernel.apply(x) == referenceInt(w, x), "batch \(batch)")
+            #expect(try byBatch.apply(x) == referenceInt(w, x), "batch \(batch)")
         }
         for variant in [BitPackedVariant.portable, .avx2] where variant.isSupported {
             let k = try BitPackedKernel(weights: w, context: .singleThreaded, variant: variant)
             #expect(!k.runsBatchedKernel(batch: 64))
         }
         let amx = try BitPackedKernel(weights: w, context: .singleThreaded, variant: .amx, forceEmulatedAMX: true,
-                                      amxMinimumBatch: 32, vnniBatchedMinimumBatch: 16)
+                                      amxMinimumBatch: 32, vnniBatchedMinimumBatch: 16,
+                                      vnniBatchedMinimumActivationBytes: 0)
         #expect(!amx.runsBatchedKernel(batch: 15))
         #expect(amx.runsBatchedKernel(batch: 16))
         #expect(!amx.runsBatchedKernel(batch: 32), "tiles from 32 on")

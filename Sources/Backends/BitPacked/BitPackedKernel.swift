@@ -41,8 +41,15 @@ public struct BitPackedKernel: LinearKernel {
     /// kernel (`tk_bitpacked_i8_avx512vnni_gemm`: weights unpacked per thread, activations packed
     /// once in the VNNI layout, 12 rows × 32 activation rows per micro-kernel); smaller batches
     /// run the 4 × 4 register-tile kernel. Also used by the `amx` variant below its tile threshold.
-    /// Chosen from measurements (docs/performance/bitpacked.md).
+    /// One tile of the packed activations holds 16 rows.
     public static let vnniBatchedMinimumBatch = 16
+
+    /// The batched kernel also needs `batch · paddedInFeatures` (the activation bytes) to reach
+    /// this: 1 MiB, this Zen 4's L2. Measured (docs/performance/bitpacked.md): where the
+    /// activations fit in L2 the 4 × 4 kernel runs at ≈ 85–90 % of `vpdpbusd`'s peak and the
+    /// batched one is no faster (0.7× at batch 16, ≈ 1.0× at 128–256); beyond it the 4 × 4
+    /// kernel streams them from L3 and the batched one is 1.13–1.43× faster.
+    public static let vnniBatchedMinimumActivationBytes = 1 << 20
 
     /// How the Int8 path of the `amx` variant runs its tile product.
     enum TileMode: Sendable {
@@ -61,6 +68,8 @@ public struct BitPackedKernel: LinearKernel {
     /// The batch from which the `avx512vnni` (and `amx`, below its tiles) Int8 path runs the
     /// batched kernel (``vnniBatchedMinimumBatch`` unless a test chose).
     let batchedMinimumBatch: Int
+    /// The activation bytes from which it does (``vnniBatchedMinimumActivationBytes`` unless a test chose).
+    let batchedMinimumActivationBytes: Int
 
     /// Packs `weights` for `variant`.
     /// - Throws: `.invalidArgument` when this CPU cannot run `variant`.
@@ -72,7 +81,8 @@ public struct BitPackedKernel: LinearKernel {
     /// only what `avx512vnni` needs), using tiles from `amxMinimumBatch` activation rows on.
     init(weights: TernaryMatrix, context: ComputeContext, variant: BitPackedVariant, forceEmulatedAMX: Bool,
          amxMinimumBatch: Int = BitPackedKernel.amxMinimumBatch,
-         vnniBatchedMinimumBatch: Int = BitPackedKernel.vnniBatchedMinimumBatch) throws {
+         vnniBatchedMinimumBatch: Int = BitPackedKernel.vnniBatchedMinimumBatch,
+         vnniBatchedMinimumActivationBytes: Int = BitPackedKernel.vnniBatchedMinimumActivationBytes) throws {
         let emulated = forceEmulatedAMX && variant == .amx
         let runnable = emulated ? BitPackedVariant.avx512vnni.isSupported : variant.isSupported
         guard runnable else {
@@ -86,6 +96,7 @@ public struct BitPackedKernel: LinearKernel {
         self.tileMode = variant != .amx ? .none : emulated ? .emulated : .hardware
         self.tileMinimumBatch = max(1, amxMinimumBatch)
         self.batchedMinimumBatch = max(1, vnniBatchedMinimumBatch)
+        self.batchedMinimumActivationBytes = max(0, vnniBatchedMinimumActivationBytes)
     }
 
     /// Rows per thread chunk are multiples of this: whole tiles of 4 rows (the C kernels rely on it).
@@ -184,11 +195,14 @@ extension BitPackedKernel {
 
 extension BitPackedKernel {
     /// Whether an Int8 product of `batch` activation rows runs the batched VNNI kernel
-    /// (`avx512vnni`, and `amx` below its tile threshold, from ``batchedMinimumBatch`` rows on).
+    /// (`avx512vnni`, and `amx` below its tile threshold, from ``batchedMinimumBatch`` rows and
+    /// ``batchedMinimumActivationBytes`` activation bytes on).
     func runsBatchedKernel(batch: Int) -> Bool {
+        let large = batch >= batchedMinimumBatch
+            && batch.multipliedReportingOverflow(by: packed.paddedInFeatures).partialValue >= batchedMinimumActivationBytes
         switch variant {
-        case .avx512vnni: return batch >= batchedMinimumBatch
-        case .amx: return batch >= batchedMinimumBatch && (tileMode == .none || batch < tileMinimumBatch)
+        case .avx512vnni: return large
+        case .amx: return large && (tileMode == .none || batch < tileMinimumBatch)
         case .portable, .avx2: return false
         }
     }
