@@ -1,4 +1,5 @@
 import Backends
+import CKernels
 import Foundation
 import TensorCore
 
@@ -11,9 +12,12 @@ import TensorCore
 /// heads the cache shrinks by `heads / kvHeads` (Llama 3, BitNet b1.58). The optional norm on the
 /// attention output before `o_proj` is BitNet's `attn_sub_norm`.
 ///
-/// Scores, softmax and the value mix are Float32. Each (token, head) pair is computed on its own
-/// with the same fixed-order loops whether the tokens arrive as one prefill batch or one at a
-/// time, so decoding with the cache reproduces a full re-run bit for bit.
+/// Scores, softmax and the value mix are Float32, computed by one C kernel (`tk_attention_f32_*`)
+/// for one KV head and a block of query rows (the heads of its group times a block of tokens),
+/// which reuses every key and value row it loads for all those rows. Each (token, head) row's
+/// arithmetic depends only on its query, its visible length and the keys and values, so prefill
+/// in one call, decoding one token at a time with the cache, any thread count and the batched
+/// decode all give the same bits.
 public final class GroupedQueryAttention: Module, AttentionBlock {
     /// The four ternary projections: `q_proj`, then `k_proj` and `v_proj` (to ``kvHeads`` heads only), and `o_proj`.
     public let qProj: BitLinear, kProj: BitLinear, vProj: BitLinear, oProj: BitLinear
@@ -134,8 +138,8 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
         }
         cache.append(keys: k.baseAddress!, values: v.baseAddress!, count: rows)
         let a = workspace.floats(.attention, count: rows * heads * d)
-        let chunks = Parallel.maximumChunks(count: rows * heads, threads: threads)
-        let scratch = workspace.floats(.scores, count: chunks * (start + rows))
+        let scratch = workspace.floats(.scores, count: GroupedQueryAttention.scratchCount(
+            count: rows, heads: heads, kvHeads: kvHeads, headDimension: d, startPosition: start, threads: threads))
         GroupedQueryAttention.attend(
             queries: UnsafePointer(q.baseAddress!), count: rows, heads: heads, kvHeads: kvHeads, headDimension: d,
             keys: UnsafePointer(cache.keys.baseAddress!), values: UnsafePointer(cache.values.baseAddress!),
@@ -149,61 +153,88 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
     /// - `queries`: `count × heads × headDimension` (already rotated), query `t` at position
     ///   `startPosition + t`, attending to positions `0 ... startPosition + t`.
     /// - `keys`, `values`: `[kvHeads][keyStride][headDimension]`; query head `h` reads KV head
-    ///   `h / (heads / kvHeads)`.
-    /// - `scratch`: room for the scores, `Parallel.maximumChunks(count: count · heads, threads:)
-    ///   × (startPosition + count)` Floats; nil allocates it for this call.
+    ///   `h / (heads / kvHeads)`. Positions at or past `startPosition + count` are never read.
+    /// - `scratch`: room for ``scratchCount(count:heads:kvHeads:headDimension:startPosition:threads:)``
+    ///   Floats; nil allocates it for this call.
     /// - `out`: `count × heads × headDimension`.
+    ///
+    /// The work is split into (KV head, block of tokens) items, each one call of the blocked C
+    /// kernel for the group's query heads times the block's tokens. A (token, head) row's result
+    /// depends only on its own query, its visible length and the keys and values, not on the
+    /// block it lands in or on `threads`: decoding the same tokens one at a time gives the same
+    /// bits.
     public static func attend(
         queries: UnsafePointer<Float>, count: Int, heads: Int, kvHeads: Int, headDimension d: Int,
         keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyStride: Int, startPosition: Int,
         threads: Int, scratch: UnsafeMutablePointer<Float>? = nil, into out: UnsafeMutablePointer<Float>
     ) {
-        let length = startPosition + count
-        let chunks = Parallel.maximumChunks(count: count * heads, threads: threads)
-        let owned = scratch == nil ? UnsafeMutablePointer<Float>.allocate(capacity: chunks * length) : nil
+        attend(queries: queries, count: count, heads: heads, kvHeads: kvHeads, headDimension: d, keys: keys, values: values,
+               keyStride: keyStride, startPosition: startPosition, threads: threads, scratch: scratch, into: out,
+               kernel: LayerKernels.attention)
+    }
+
+    /// Floats of scratch ``attend(queries:count:heads:kvHeads:headDimension:keys:values:keyStride:startPosition:threads:scratch:into:)``
+    /// needs for these arguments.
+    public static func scratchCount(count: Int, heads: Int, kvHeads: Int, headDimension d: Int, startPosition: Int,
+                                    threads: Int) -> Int {
+        guard count > 0 else { return 0 }
+        let group = heads / kvHeads, length = startPosition + count
+        let block = tokenBlock(count: count, group: group, length: length)
+        let blocks = (count + block - 1) / block
+        let chunks = Parallel.maximumChunks(count: kvHeads * blocks, threads: threads)
+        return chunks * kernelScratch(tokens: block, group: group, headDimension: d, length: length)
+    }
+
+    /// Tokens per work item: up to 32 (a 128-token prompt of 5 KV heads still makes 20 items for
+    /// the threads), fewer when the block's score rows (`tokens × group × length` Floats) would
+    /// pass 1 MiB, the L2 of one core. Measured on one core (2B4T shapes, AVX-512): 32 tokens beat
+    /// 16 by 3–25 % from 128 to 2048 positions.
+    static func tokenBlock(count: Int, group: Int, length: Int) -> Int {
+        max(1, min(32, count, (1 << 18) / max(1, group * length)))
+    }
+
+    /// Scratch Floats of one kernel call of at most `tokens` tokens whose last row sees `length` positions.
+    static func kernelScratch(tokens: Int, group: Int, headDimension d: Int, length: Int) -> Int {
+        Int(tk_attention_scratch_floats(Int64(tokens), Int64(group), Int64(d), Int64(max(1, length - tokens + 1))))
+    }
+
+    /// ``attend(queries:count:heads:kvHeads:headDimension:keys:values:keyStride:startPosition:threads:scratch:into:)``
+    /// with a given kernel variant (tests run every supported one).
+    static func attend(
+        queries: UnsafePointer<Float>, count: Int, heads: Int, kvHeads: Int, headDimension d: Int,
+        keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyStride: Int, startPosition: Int,
+        threads: Int, scratch: UnsafeMutablePointer<Float>?, into out: UnsafeMutablePointer<Float>,
+        kernel: VectorKernelVariant.Attention
+    ) {
+        guard count > 0 else { return }
+        let group = heads / kvHeads, length = startPosition + count
+        let block = tokenBlock(count: count, group: group, length: length)
+        let blocks = (count + block - 1) / block
+        let items = kvHeads * blocks
+        let perChunk = kernelScratch(tokens: block, group: group, headDimension: d, length: length)
+        let chunks = Parallel.maximumChunks(count: items, threads: threads)
+        let owned = scratch == nil ? UnsafeMutablePointer<Float>.allocate(capacity: chunks * perChunk) : nil
         defer { owned?.deallocate() }
-        let scores = SendablePointer(scratch ?? owned!)
-        let group = heads / kvHeads
+        let sp = SendablePointer(scratch ?? owned!)
         let scale = 1 / Float(d).squareRoot()
         let q = SendableConstPointer(queries), kp = SendableConstPointer(keys), vp = SendableConstPointer(values)
         let o = SendablePointer(out)
-        let dot = LayerKernels.dot, axpy = LayerKernels.axpy
+        let tokenStride = heads * d
         let average = startPosition + (count + 1) / 2
-        Parallel.forEachIndexedChunk(count: count * heads, threads: threads, costPerItem: 2 * d * average,
+        Parallel.forEachIndexedChunk(count: items, threads: threads, costPerItem: 2 * d * group * block * average,
                                      minimumWork: 1 << 15) { chunk, range in
-            let s = scores.base + chunk * length
+            let s = sp.base + chunk * perChunk
             for item in range {
-                let t = item / heads, h = item % heads
-                let g = h / group
-                attendOne(query: q.base + item * d, keys: kp.base + g * keyStride * d, values: vp.base + g * keyStride * d,
-                          visible: startPosition + t + 1, headDimension: d, scale: scale, scores: s, into: o.base + item * d,
-                          dot: dot, axpy: axpy)
+                // Blocks of a head in the order 0, n-1, 1, n-2, ...: any run of items mixes short
+                // and long prefixes, so the threads' contiguous ranges cost about the same.
+                let g = item / blocks, i = item % blocks
+                let b = i % 2 == 0 ? i / 2 : blocks - 1 - i / 2
+                let t0 = b * block, n = min(block, count - t0)
+                let first = (t0 * heads + g * group) * d
+                kernel(q.base + first, Int64(tokenStride), o.base + first, Int64(tokenStride), Int64(n), Int64(group), Int64(d),
+                       kp.base + g * keyStride * d, vp.base + g * keyStride * d, Int64(startPosition + t0 + 1), scale, s)
             }
         }
-    }
-
-    /// One (token, head) pair: the scores against `visible` keys, their softmax, and the value
-    /// mix. The one loop both the single-sequence and the batched paths run, so a sequence
-    /// gives the same bits alone or in a batch.
-    @inline(__always)
-    static func attendOne(query qv: UnsafePointer<Float>, keys kBase: UnsafePointer<Float>, values vBase: UnsafePointer<Float>,
-                          visible: Int, headDimension d: Int, scale: Float, scores s: UnsafeMutablePointer<Float>,
-                          into ov: UnsafeMutablePointer<Float>, dot: VectorKernelVariant.Dot, axpy: VectorKernelVariant.Axpy) {
-        var m = -Float.infinity
-        for j in 0..<visible {
-            let v = dot(qv, kBase + j * d, Int64(d)) * scale
-            s[j] = v
-            if v > m { m = v }
-        }
-        var sum: Float = 0
-        for j in 0..<visible {
-            let e = expf(s[j] - m)
-            s[j] = e
-            sum += e
-        }
-        ov.update(repeating: 0, count: d)
-        let inv = 1 / sum
-        for j in 0..<visible { axpy(ov, s[j] * inv, vBase + j * d, Int64(d)) }
     }
 
     /// Attends one new token per sequence for `rows` independent sequences (`x`: their
@@ -212,9 +243,9 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
     /// row's key and value to its own cache and writes `rows × hiddenSize` outputs into `y`.
     ///
     /// The projections run once for all rows (each weight is read once per step); scores,
-    /// softmax and the value mix of row `r` read only `caches[r]`, with the same loops as
-    /// ``callAsFunction(_:rows:cache:into:)``, so every row's output is bit-identical to running
-    /// its sequence alone.
+    /// softmax and the value mix of row `r` read only `caches[r]`, with the same kernel call per
+    /// KV head as ``callAsFunction(_:rows:cache:into:)`` makes for one token, so every row's
+    /// output is bit-identical to running its sequence alone.
     /// - Throws: `.invalidArgument` for a cache count other than `rows`, the same cache twice, a
     ///   full cache or one that does not fit this layer (nothing is appended then); a
     ///   projection's `prepare` error.
@@ -248,11 +279,12 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
             total += cache.length
         }
         let a = workspace.floats(.attention, count: rows * heads * d)
-        let chunks = Parallel.maximumChunks(count: rows * heads, threads: threads)
-        let scratch = SendablePointer(workspace.floats(.scores, count: chunks * longest))
-        let heads = self.heads, group = heads / kvHeads
+        let heads = self.heads, kvHeads = self.kvHeads, group = heads / kvHeads, items = rows * kvHeads
+        let chunks = Parallel.maximumChunks(count: items, threads: threads)
+        let perChunk = GroupedQueryAttention.kernelScratch(tokens: 1, group: group, headDimension: d, length: longest)
+        let scratch = SendablePointer(workspace.floats(.scores, count: chunks * perChunk))
         let scale = 1 / Float(d).squareRoot()
-        let dot = LayerKernels.dot, axpy = LayerKernels.axpy
+        let kernel = LayerKernels.attention
         let qp = SendableConstPointer(UnsafeBufferPointer(q)), o = SendablePointer(a)
         withUnsafeTemporaryAllocation(of: (keys: UnsafePointer<Float>, values: UnsafePointer<Float>, stride: Int, length: Int).self,
                                       capacity: rows) { views in
@@ -260,16 +292,16 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
                 views[r] = (UnsafePointer(cache.keys.baseAddress!), UnsafePointer(cache.values.baseAddress!), cache.capacity, cache.length)
             }
             let vs = SendableConstPointer(UnsafeBufferPointer(views))
-            Parallel.forEachIndexedChunk(count: rows * heads, threads: threads, costPerItem: 2 * d * max(1, total / rows),
+            // One item per (row, KV head): the kernel call a lone sequence's decode step makes.
+            Parallel.forEachIndexedChunk(count: items, threads: threads, costPerItem: 2 * d * group * max(1, total / rows),
                                          minimumWork: 1 << 15) { chunk, range in
-                let s = scratch.base + chunk * longest
+                let s = scratch.base + chunk * perChunk
                 for item in range {
-                    let r = item / heads, h = item % heads
+                    let r = item / kvHeads, g = item % kvHeads
                     let view = vs.base[r]
-                    let offset = (h / group) * view.stride * d
-                    GroupedQueryAttention.attendOne(
-                        query: qp.base + item * d, keys: view.keys + offset, values: view.values + offset, visible: view.length,
-                        headDimension: d, scale: scale, scores: s, into: o.base + item * d, dot: dot, axpy: axpy)
+                    let offset = g * view.stride * d, first = (r * heads + g * group) * d
+                    kernel(qp.base + first, Int64(heads * d), o.base + first, Int64(heads * d), 1, Int64(group), Int64(d),
+                           view.keys + offset, view.values + offset, Int64(view.length), scale, s)
                 }
             }
         }

@@ -2,8 +2,8 @@ import Backends
 import CKernels
 import TensorCore
 
-/// The C implementations of the layers' vector loops (attention dot / axpy, per-row activation
-/// quantization), chosen at run time like every kernel family (`KernelVariant`).
+/// The C implementations of the layers' vector loops (the blocked attention kernel, dot / axpy,
+/// per-row activation quantization), chosen at run time like every kernel family (`KernelVariant`).
 public enum VectorKernelVariant: String, KernelVariant {
     /// Plain C: any CPU.
     case portable
@@ -40,6 +40,32 @@ public enum VectorKernelVariant: String, KernelVariant {
         case .portable: return tk_axpy_f32_portable
         case .avx2: return tk_axpy_f32_avx2
         case .avx512: return tk_axpy_f32_avx512
+        }
+    }
+
+    public typealias Attention = @convention(c) (
+        UnsafePointer<Float>?, Int64, UnsafeMutablePointer<Float>?, Int64, Int64, Int64, Int64,
+        UnsafePointer<Float>?, UnsafePointer<Float>?, Int64, Float, UnsafeMutablePointer<Float>?) -> Void
+    public typealias Exp = @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int64) -> Void
+
+    /// Causal attention of one KV head for a block of query rows (`tk_attention_f32_*`: queries
+    /// and their token stride, outputs and their token stride, tokens, query heads per KV head,
+    /// head dimension, keys, values, positions visible to the first token, scale, scratch of
+    /// `tk_attention_scratch_floats` Floats). A row's result does not depend on the other rows.
+    public var attention: Attention {
+        switch self {
+        case .portable: return tk_attention_f32_portable
+        case .avx2: return tk_attention_f32_avx2
+        case .avx512: return tk_attention_f32_avx512
+        }
+    }
+
+    /// The softmax's exponential over a vector (`y[i] = exp(x[i])` for `x[i] <= 0`; exp(-inf) = 0).
+    public var exp: Exp {
+        switch self {
+        case .portable: return tk_exp_f32_portable
+        case .avx2: return tk_exp_f32_avx2
+        case .avx512: return tk_exp_f32_avx512
         }
     }
 
@@ -121,6 +147,7 @@ enum LayerKernels {
     static let gemv = GemvKernelVariant.best
     static let dot = vector.dot
     static let axpy = vector.axpy
+    static let attention = vector.attention
     static let quantizeRow = vector.quantizeRow
 
     /// `ActivationQuantizer.quantize` with the C row loop, rows split over `threads` threads

@@ -13,6 +13,7 @@
 #include "bitpacked_amx.h"
 #include "rsr.h"
 #include "vector_ops.h"
+#include "attention.h"
 #include "gemv.h"
 #include "quantize.h"
 #include "fileops.h"
