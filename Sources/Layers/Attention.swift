@@ -143,7 +143,7 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
         GroupedQueryAttention.attend(
             queries: UnsafePointer(q.baseAddress!), count: rows, heads: heads, kvHeads: kvHeads, headDimension: d,
             keys: UnsafePointer(cache.keys.baseAddress!), values: UnsafePointer(cache.values.baseAddress!),
-            keyStride: cache.capacity, startPosition: start, threads: threads, scratch: scratch.baseAddress!, into: a.baseAddress!)
+            keyStride: cache.capacity, startPosition: start, threads: threads, scratch: scratch, into: a.baseAddress!)
         if let norm = subNorm { norm(UnsafeBufferPointer(a), rows: rows, into: a, threads: threads) }
         try oProj(UnsafeBufferPointer(a), rows: rows, into: y)
     }
@@ -154,8 +154,9 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
     ///   `startPosition + t`, attending to positions `0 ... startPosition + t`.
     /// - `keys`, `values`: `[kvHeads][keyStride][headDimension]`; query head `h` reads KV head
     ///   `h / (heads / kvHeads)`. Positions at or past `startPosition + count` are never read.
-    /// - `scratch`: room for ``scratchCount(count:heads:kvHeads:headDimension:startPosition:threads:)``
-    ///   Floats; nil allocates it for this call.
+    /// - `scratch`: at least ``scratchCount(count:heads:kvHeads:headDimension:startPosition:threads:)``
+    ///   Floats (checked: a shorter buffer stops the program with a message rather than being
+    ///   overrun); nil allocates it for this call.
     /// - `out`: `count × heads × headDimension`.
     ///
     /// The work is split into (KV head, block of tokens) items, each one call of the blocked C
@@ -166,7 +167,7 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
     public static func attend(
         queries: UnsafePointer<Float>, count: Int, heads: Int, kvHeads: Int, headDimension d: Int,
         keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyStride: Int, startPosition: Int,
-        threads: Int, scratch: UnsafeMutablePointer<Float>? = nil, into out: UnsafeMutablePointer<Float>
+        threads: Int, scratch: UnsafeMutableBufferPointer<Float>? = nil, into out: UnsafeMutablePointer<Float>
     ) {
         attend(queries: queries, count: count, heads: heads, kvHeads: kvHeads, headDimension: d, keys: keys, values: values,
                keyStride: keyStride, startPosition: startPosition, threads: threads, scratch: scratch, into: out,
@@ -203,7 +204,7 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
     static func attend(
         queries: UnsafePointer<Float>, count: Int, heads: Int, kvHeads: Int, headDimension d: Int,
         keys: UnsafePointer<Float>, values: UnsafePointer<Float>, keyStride: Int, startPosition: Int,
-        threads: Int, scratch: UnsafeMutablePointer<Float>?, into out: UnsafeMutablePointer<Float>,
+        threads: Int, scratch: UnsafeMutableBufferPointer<Float>?, into out: UnsafeMutablePointer<Float>,
         kernel: VectorKernelVariant.Attention
     ) {
         guard count > 0 else { return }
@@ -213,9 +214,13 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
         let items = kvHeads * blocks
         let perChunk = kernelScratch(tokens: block, group: group, headDimension: d, length: length)
         let chunks = Parallel.maximumChunks(count: items, threads: threads)
+        if let scratch {
+            precondition(scratch.count >= chunks * perChunk,
+                         "attention scratch of \(scratch.count) Floats; these arguments need \(chunks * perChunk) (scratchCount)")
+        }
         let owned = scratch == nil ? UnsafeMutablePointer<Float>.allocate(capacity: chunks * perChunk) : nil
         defer { owned?.deallocate() }
-        let sp = SendablePointer(scratch ?? owned!)
+        let sp = SendablePointer(scratch?.baseAddress ?? owned!)
         let scale = 1 / Float(d).squareRoot()
         let q = SendableConstPointer(queries), kp = SendableConstPointer(keys), vp = SendableConstPointer(values)
         let o = SendablePointer(out)

@@ -44,7 +44,7 @@ import TensorCore
                     GroupedQueryAttention.attend(
                         queries: qp.baseAddress! + first * heads * d, count: n, heads: heads, kvHeads: kvHeads,
                         headDimension: d, keys: kp.baseAddress!, values: vp.baseAddress!, keyStride: stride,
-                        startPosition: start + first, threads: threads, scratch: sp.baseAddress!, into: op.baseAddress!,
+                        startPosition: start + first, threads: threads, scratch: sp, into: op.baseAddress!,
                         kernel: variant.attention)
                 }}
             }}}

@@ -19,7 +19,7 @@ import TensorCore
             // Extremes: every x = -128 against w = ±127.
             let wx = (0..<(rows * cols)).map { $0 % 2 == 0 ? Int8(127) : Int8(-127) }
             let xx = [Int8](repeating: -128, count: cols)
-            for (name, f) in GemvKernelVariant.supported.map { ($0.rawValue, $0.gemvI8) } {
+            for (name, f) in GemvKernelVariant.supported.map({ ($0.rawValue, $0.gemvI8) }) {
                 var y = [Int32](repeating: 0, count: rows)
                 f(w, x, Int64(rows), Int64(cols), &y)
                 #expect(y == expected, "\(name) \(rows)x\(cols)")
@@ -73,7 +73,7 @@ import TensorCore
                     expected[r] += Double(dot) * Double(scales[r * groups + gi])
                 }
             }
-            for (name, f) in GemvKernelVariant.supported.map { ($0.rawValue, $0.gemvQ4) } {
+            for (name, f) in GemvKernelVariant.supported.map({ ($0.rawValue, $0.gemvQ4) }) {
                 var y = [Float](repeating: 0, count: rows)
                 f(w, scales, x, Int64(rows), Int64(cols), &y)
                 for r in 0..<rows {
@@ -159,7 +159,7 @@ import TensorCore
         }
         for row in rows {
             let (expected, scales) = try ActivationQuantizer.quantize(row, rows: 1, columns: row.count)
-            for (name, f) in VectorKernelVariant.supported.map { ($0.rawValue, $0.quantizeRow) } {
+            for (name, f) in VectorKernelVariant.supported.map({ ($0.rawValue, $0.quantizeRow) }) {
                 var q = [Int8](repeating: 99, count: row.count)
                 let s = f(row, Int64(row.count), &q)
                 #expect(q == expected, "\(name) \(row.prefix(4))")
