@@ -176,7 +176,12 @@ void tk_lowrank_at_avx512(const float *at, int64_t r, int64_t out, const float *
     }
 }
 
-// ---------------------------------------------------------------- AVX2 + FMA (8 lanes, 2 vectors × 4 rows)
+// ---------------------------------------------------------------- AVX2 + FMA (8 lanes, 16 registers)
+// Tiles of 3–4 rows take 2 vectors (16 lanes); tiles of 1–2 rows take 4 (32 lanes), so that a
+// lone row still runs four independent FMA chains instead of waiting on two.
+
+__attribute__((target("avx2,fma")))
+TK_LR_INLINE int64_t tk_lr_width256(int nr) { return nr <= 2 ? 32 : 16; }
 
 __attribute__((target("avx2,fma")))
 TK_LR_INLINE __m256i tk_lr_mask8(int64_t lanes) {
@@ -187,15 +192,15 @@ TK_LR_INLINE __m256i tk_lr_mask8(int64_t lanes) {
 __attribute__((target("avx2,fma")))
 TK_LR_INLINE void tk_lr_bx_tile256(const float *bt, int64_t in, int64_t r, const float *x, float *t,
                                    int64_t j, int64_t j1, int64_t i0, int64_t i1, const int NR, const int NV) {
-    __m256 acc[TK_LR_ROWS][2];
-    __m256i m[2];
+    __m256 acc[TK_LR_ROWS][4];
+    __m256i m[4];
     for (int v = 0; v < NV; v++) m[v] = tk_lr_mask8(j1 - (j + 8 * v));
     for (int k = 0; k < NR; k++)
         for (int v = 0; v < NV; v++)
             acc[k][v] = i0 == 0 ? _mm256_setzero_ps() : _mm256_maskload_ps(t + k * r + j + 8 * v, m[v]);
     for (int64_t i = i0; i < i1; i++) {
         const float *b = bt + i * r + j;
-        __m256 bv[2];
+        __m256 bv[4];
         for (int v = 0; v < NV; v++) bv[v] = _mm256_maskload_ps(b + 8 * v, m[v]);
         for (int k = 0; k < NR; k++) {
             const __m256 xb = _mm256_broadcast_ss(x + k * in + i);
@@ -209,14 +214,14 @@ TK_LR_INLINE void tk_lr_bx_tile256(const float *bt, int64_t in, int64_t r, const
 __attribute__((target("avx2,fma")))
 TK_LR_INLINE void tk_lr_at_tile256(const float *at, int64_t r, int64_t out, const float *t, float *y,
                                    int64_t o, int64_t o1, const int NR, const int NV) {
-    __m256 acc[TK_LR_ROWS][2];
-    __m256i m[2];
+    __m256 acc[TK_LR_ROWS][4];
+    __m256i m[4];
     for (int v = 0; v < NV; v++) m[v] = tk_lr_mask8(o1 - (o + 8 * v));
     for (int k = 0; k < NR; k++)
         for (int v = 0; v < NV; v++) acc[k][v] = _mm256_setzero_ps();
     for (int64_t j = 0; j < r; j++) {
         const float *a = at + j * out + o;
-        __m256 av[2];
+        __m256 av[4];
         for (int v = 0; v < NV; v++) av[v] = _mm256_maskload_ps(a + 8 * v, m[v]);
         for (int k = 0; k < NR; k++) {
             const __m256 tb = _mm256_broadcast_ss(t + k * r + j);
@@ -241,8 +246,10 @@ void tk_lowrank_bx_avx2(const float *bt, int64_t in, int64_t r, const float *x, 
             const int nr = rows - row < TK_LR_ROWS ? (int)(rows - row) : TK_LR_ROWS;
             const float *xr = x + row * in;
             float *tr = t + row * r;
-            for (int64_t j = j0; j < j1; j += 16) {
-                const int nv = j1 - j > 8 ? 2 : 1;
+            const int64_t w = tk_lr_width256(nr);
+            for (int64_t j = j0; j < j1; j += w) {
+                const int64_t lanes = j1 - j < w ? j1 - j : w;
+                const int nv = (int)((lanes + 7) / 8);
 #define TK_LR_CALL(NR, NV) tk_lr_bx_tile256(bt, in, r, xr, tr, j, j1, i0, i1, NR, NV)
                 TK_LR_DISPATCH(TK_LR_CALL, nr, nv)
 #undef TK_LR_CALL
@@ -254,8 +261,11 @@ void tk_lowrank_bx_avx2(const float *bt, int64_t in, int64_t r, const float *x, 
 __attribute__((target("avx2,fma")))
 void tk_lowrank_at_avx2(const float *at, int64_t r, int64_t out, const float *t, int64_t rows,
                         float *y, int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; o += 16) {
-        const int nv = o1 - o > 8 ? 2 : 1;
+    // One width per call (rows inside the output blocks); it changes no lane's chain.
+    const int64_t w = tk_lr_width256(rows < TK_LR_ROWS ? (int)rows : TK_LR_ROWS);
+    for (int64_t o = o0; o < o1; o += w) {
+        const int64_t lanes = o1 - o < w ? o1 - o : w;
+        const int nv = (int)((lanes + 7) / 8);
         for (int64_t row = 0; row < rows; row += TK_LR_ROWS) {
             const int nr = rows - row < TK_LR_ROWS ? (int)(rows - row) : TK_LR_ROWS;
             const float *tr = t + row * r;
