@@ -17,5 +17,6 @@
 #include "gemv.h"
 #include "quantize.h"
 #include "fileops.h"
+#include "lowrank.h"
 
 #endif
