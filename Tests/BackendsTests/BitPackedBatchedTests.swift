@@ -68,7 +68,7 @@ import TensorCore
         }
     }
 
-    /// With the default thresholds: the batched kernel from 16 rows *and* 1 MiB of activations
+    /// With the default batch threshold and a 1 MiB byte threshold: the batched kernel from 16 rows *and* 1 MiB of activations
     /// (batch · paddedInFeatures) on, the 4 × 4 kernel otherwise; both exact. With only the
     /// byte threshold lowered, the batch threshold still holds. Other variants never run it;
     /// `amx` runs it only below its own tile threshold.
@@ -78,8 +78,11 @@ import TensorCore
         // paddedInFeatures = 32,768: 32 rows are 1 MiB.
         let inn = 32 * 1024 - 5
         let wide = try TernaryMatrix.random(outFeatures: 5, inFeatures: inn, using: &g)
-        let kernel = try BitPackedKernel(weights: wide, context: .singleThreaded, variant: .avx512vnni)
-        #expect(BitPackedKernel.vnniBatchedMinimumActivationBytes == 32 * kernel.packed.paddedInFeatures)
+        #expect(BitPackedKernel.vnniBatchedMinimumActivationBytes == BitPackedKernel.level2CacheBytes)
+        #expect((256 << 10)...(8 << 20) ~= BitPackedKernel.level2CacheBytes)
+        let kernel = try BitPackedKernel(weights: wide, context: .singleThreaded, variant: .avx512vnni,
+                                         forceEmulatedAMX: false, vnniBatchedMinimumActivationBytes: 1 << 20)
+        #expect(1 << 20 == 32 * kernel.packed.paddedInFeatures)
         for batch in [1, 16, 31, 32, 33] {
             #expect(kernel.runsBatchedKernel(batch: batch) == (batch >= 32), "batch \(batch)")
             let x = g.int8s(count: batch * inn)

@@ -1,4 +1,7 @@
 import CKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 import TensorCore
 
 /// A `bitpacked` kernel: the weights in `PackedTernaryMatrix` layout plus the chosen C variant.
@@ -45,11 +48,19 @@ public struct BitPackedKernel: LinearKernel {
     public static let vnniBatchedMinimumBatch = 16
 
     /// The batched kernel also needs `batch · paddedInFeatures` (the activation bytes) to reach
-    /// this: 1 MiB, this Zen 4's L2. Measured (docs/performance/bitpacked.md): where the
-    /// activations fit in L2 the 4 × 4 kernel runs at ≈ 85–90 % of `vpdpbusd`'s peak and the
-    /// batched one is no faster (0.7× at batch 16, ≈ 1.0× at 128–256); beyond it the 4 × 4
-    /// kernel streams them from L3 and the batched one is 1.13–1.43× faster.
-    public static let vnniBatchedMinimumActivationBytes = 1 << 20
+    /// this: the L2 cache of one core (``level2CacheBytes``; 1 MiB on the AMD Zen 4 hosts, 2 MiB on
+    /// Sapphire Rapids). Measured on Zen 4 (docs/performance/bitpacked.md): where the activations
+    /// fit in L2 the 4 × 4 kernel runs at ≈ 85–90 % of `vpdpbusd`'s peak and the batched one is no
+    /// faster (0.7× at batch 16, ≈ 1.0× at 128–256); beyond it the 4 × 4 kernel streams them
+    /// from L3 and the batched one is 1.13–1.43× faster.
+    public static let vnniBatchedMinimumActivationBytes = level2CacheBytes
+
+    /// The per-core L2 size the C library reports (`sysconf(_SC_LEVEL2_CACHE_SIZE)`), clamped to
+    /// 256 KiB … 8 MiB; 1 MiB where it reports nothing.
+    public static let level2CacheBytes: Int = {
+        let reported = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE))
+        return reported > 0 ? min(max(reported, 256 << 10), 8 << 20) : 1 << 20
+    }()
 
     /// How the Int8 path of the `amx` variant runs its tile product.
     enum TileMode: Sendable {
