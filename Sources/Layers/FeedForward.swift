@@ -85,14 +85,12 @@ public final class GatedFeedForward: Module, FeedForwardBlock {
         try gateProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: gate, input: x)
         try upProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: up, input: x)
         let g = SendablePointer(gate), u = SendableConstPointer(UnsafeBufferPointer(up))
-        let activation = self.activation
+        let activation = self.activation, relu2 = LayerKernels.relu2Gate
         Parallel.forEachChunk(count: rows * inter, threads: threads, granularity: 64, minimumWork: 1 << 16) { range in
             switch activation {
             case .reluSquared:
-                for i in range {
-                    let r = max(g.base[i], 0)
-                    g.base[i] = r * r * u.base[i]
-                }
+                // max(g, 0)² · u, the C loop (same bits as the scalar formula).
+                relu2(g.base + range.lowerBound, u.base + range.lowerBound, Int64(range.count))
             case .silu:
                 for i in range {
                     let v = g.base[i]

@@ -77,6 +77,39 @@ public enum VectorKernelVariant: String, KernelVariant {
         case .avx512: return tk_quantize_row_avx512
         }
     }
+
+    public typealias DequantizeRow = @convention(c) (UnsafePointer<Int32>?, Int64, Float, UnsafeMutablePointer<Float>?) -> Void
+    public typealias RMSNormRow = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, Int64, Float, UnsafeMutablePointer<Float>?) -> Void
+    public typealias GateRow = @convention(c) (UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, Int64) -> Void
+
+    /// One row of a product's Int32 results to Float: `y[i] = Float(acc[i]) · factor`
+    /// (bit-identical to `ActivationQuantizer.dequantize` in every variant).
+    public var dequantizeRow: DequantizeRow {
+        switch self {
+        case .portable: return tk_dequantize_row_portable
+        case .avx2: return tk_dequantize_row_avx2
+        case .avx512: return tk_dequantize_row_avx512
+        }
+    }
+
+    /// RMSNorm of one row (`x`, `gamma`, width, ε, `y`; `y` may be `x`): the sum of squares in
+    /// the variant's fixed lane order, then `(x · inv) · gamma`.
+    public var rmsNormRow: RMSNormRow {
+        switch self {
+        case .portable: return tk_rmsnorm_row_portable
+        case .avx2: return tk_rmsnorm_row_avx2
+        case .avx512: return tk_rmsnorm_row_avx512
+        }
+    }
+
+    /// BitNet's gate in place, `g = max(g, 0)² · u` (bit-identical in every variant).
+    public var relu2Gate: GateRow {
+        switch self {
+        case .portable: return tk_relu2_gate_portable
+        case .avx2: return tk_relu2_gate_avx2
+        case .avx512: return tk_relu2_gate_avx512
+        }
+    }
 }
 
 /// The C implementations of the quantized LM head GEMVs (exact Int8, 4-bit grouped).
@@ -149,6 +182,9 @@ enum LayerKernels {
     static let axpy = vector.axpy
     static let attention = vector.attention
     static let quantizeRow = vector.quantizeRow
+    static let dequantizeRow = vector.dequantizeRow
+    static let rmsNormRow = vector.rmsNormRow
+    static let relu2Gate = vector.relu2Gate
 
     /// `ActivationQuantizer.quantize` with the C row loop, rows split over `threads` threads
     /// (a 128-token prefill quantizes ~56 M activations; the Swift loop spends ~0.3 s on it).
@@ -162,18 +198,15 @@ enum LayerKernels {
         }
     }
 
-    /// `ActivationQuantizer.dequantize`, rows split over `threads` threads.
+    /// `ActivationQuantizer.dequantize` (the same bits) with the C row loop, rows split over
+    /// `threads` threads.
     static func dequantize(_ acc: UnsafeBufferPointer<Int32>, rows: Int, columns: Int, activationScales: UnsafeBufferPointer<Float>,
                            weightScale: Float, threads: Int, into y: UnsafeMutableBufferPointer<Float>) {
         precondition(acc.count >= rows * columns && y.count >= rows * columns && activationScales.count >= rows)
         let a = SendableConstPointer(acc), s = SendableConstPointer(activationScales), yp = SendablePointer(y)
+        let f = dequantizeRow
         Parallel.forEachChunk(count: rows, threads: threads, costPerItem: columns, minimumWork: 1 << 16) { range in
-            ActivationQuantizer.dequantize(
-                UnsafeBufferPointer(start: a.base + range.lowerBound * columns, count: range.count * columns),
-                rows: range.count, columns: columns,
-                activationScales: UnsafeBufferPointer(start: s.base + range.lowerBound, count: range.count),
-                weightScale: weightScale,
-                into: UnsafeMutableBufferPointer(start: yp.base + range.lowerBound * columns, count: range.count * columns))
+            for r in range { f(a.base + r * columns, Int64(columns), weightScale / s.base[r], yp.base + r * columns) }
         }
     }
 }

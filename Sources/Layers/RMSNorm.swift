@@ -43,32 +43,21 @@ public final class RMSNorm: Module {
     public override var summary: String { "RMSNorm \(dimensions) eps=\(epsilon) \(formatBytes(parameterBytes))" }
 
     /// Normalizes `rows` rows of `x` into `y` (`y` may be `x`), rows split over `threads` threads.
+    /// Each row is one call of the C row loop (`VectorKernelVariant.rmsNormRow`, the best variant
+    /// this CPU runs), so a row's result does not depend on the other rows or on `threads`.
     public func callAsFunction(_ x: UnsafeBufferPointer<Float>, rows: Int, into y: UnsafeMutableBufferPointer<Float>, threads: Int = 1) {
         let n = dimensions, eps = epsilon
         precondition(x.count >= rows * n && y.count >= rows * n)
         let xs = SendableConstPointer(x), ys = SendablePointer(y)
+        let f = LayerKernels.rmsNormRow
         weight.withUnsafeBufferPointer { gb in
             let g = SendableConstPointer(gb)
             Parallel.forEachChunk(count: rows, threads: threads, costPerItem: n, minimumWork: 1 << 15) { range in
-                for r in range {
-                    let xr = xs.base + r &* n, yr = ys.base + r &* n
-                    var acc = SIMD8<Float>()
-                    var i = 0
-                    while i &+ 8 <= n {
-                        let v = UnsafeRawPointer(xr + i).loadUnaligned(as: SIMD8<Float>.self)
-                        acc += v * v
-                        i &+= 8
-                    }
-                    var ss = acc.sum()
-                    while i < n { ss += xr[i] * xr[i]; i &+= 1 }
-                    let inv = 1 / (ss / Float(n) + eps).squareRoot()
-                    for j in 0..<n { yr[j] = xr[j] * inv * g.base[j] }
-                }
+                for r in range { f(xs.base + r &* n, g.base, Int64(n), eps, ys.base + r &* n) }
             }
         }
     }
 
-    /// Array convenience over `x.count / dimensions` rows.
     public func callAsFunction(_ x: [Float]) -> [Float] {
         precondition(x.count % dimensions == 0)
         var y = x

@@ -18,5 +18,6 @@
 #include "quantize.h"
 #include "fileops.h"
 #include "lowrank.h"
+#include "elementwise.h"
 
 #endif

@@ -1,0 +1,31 @@
+#ifndef CKERNELS_ELEMENTWISE_H
+#define CKERNELS_ELEMENTWISE_H
+
+#include <stdint.h>
+
+// The layers' per-row element-wise loops around the ternary products: dequantizing a product's
+// Int32 results, RMSNorm, and BitNet's ReLU² gate. One row per call; each function exists in ISA
+// variants that Swift picks at run time (Layers' VectorKernelVariant). A row's result depends
+// only on that row, never on how many rows a caller processes or on threads.
+
+/// y[i] = (float)acc[i] * factor: one conversion and one multiply per element, so every variant
+/// gives the same bits as the scalar Swift loop it replaces.
+void tk_dequantize_row_portable(const int32_t *acc, int64_t n, float factor, float *y);
+void tk_dequantize_row_avx2(const int32_t *acc, int64_t n, float factor, float *y);
+void tk_dequantize_row_avx512(const int32_t *acc, int64_t n, float factor, float *y);
+
+/// RMSNorm of one row: inv = 1 / sqrt(Σ x[i]² / n + epsilon), y[i] = (x[i] · inv) · gamma[i].
+/// The sum of squares runs in the variant's own fixed lane order (results differ between
+/// variants in the last bits, never between calls of one variant). y may equal x.
+void tk_rmsnorm_row_portable(const float *x, const float *gamma, int64_t n, float epsilon, float *y);
+void tk_rmsnorm_row_avx2(const float *x, const float *gamma, int64_t n, float epsilon, float *y);
+void tk_rmsnorm_row_avx512(const float *x, const float *gamma, int64_t n, float epsilon, float *y);
+
+/// BitNet's gate, in place: g[i] = (r · r) · u[i] with r = max(g[i], 0). Exact same operations in
+/// every variant (no fused multiply-add), so every variant gives the same bits. A NaN in g
+/// propagates as the scalar formula does (max(NaN, 0) is NaN here, as in Swift's `max`).
+void tk_relu2_gate_portable(float *g, const float *u, int64_t n);
+void tk_relu2_gate_avx2(float *g, const float *u, int64_t n);
+void tk_relu2_gate_avx512(float *g, const float *u, int64_t n);
+
+#endif

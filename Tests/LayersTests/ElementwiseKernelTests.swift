@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import TensorCore
+@testable import Layers
+
+/// The C row loops around the products (`VectorKernelVariant.dequantizeRow`, `rmsNormRow`,
+/// `relu2Gate`): every supported variant against the Swift formulas they replace.
+@Suite struct ElementwiseKernelTests {
+    static let widths = [1, 2, 7, 8, 15, 16, 17, 31, 33, 100, 2560, 2561, 6912]
+
+    @Test(arguments: VectorKernelVariant.supported)
+    func dequantizeIsBitIdenticalToTheSwiftFormula(variant: VectorKernelVariant) {
+        var g = SeededGenerator(seed: 11)
+        for n in Self.widths {
+            var acc = (0..<n).map { _ in Int32(truncatingIfNeeded: g.next()) }
+            acc[0] = .min
+            if n > 1 { acc[n - 1] = .max }
+            let activationScale = 127 / (g.nextSignedUnitFloat().magnitude + 0.01), weightScale = Float(0.37)
+            var expected = [Float](repeating: 0, count: n)
+            acc.withUnsafeBufferPointer { a in
+                [activationScale].withUnsafeBufferPointer { s in
+                    expected.withUnsafeMutableBufferPointer { y in
+                        ActivationQuantizer.dequantize(a, rows: 1, columns: n, activationScales: s, weightScale: weightScale, into: y)
+                    }
+                }
+            }
+            var y = [Float](repeating: .nan, count: n)
+            variant.dequantizeRow(acc, Int64(n), weightScale / activationScale, &y)
+            #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(variant) n \(n)")
+        }
+    }
+
+    @Test(arguments: VectorKernelVariant.supported)
+    func rmsNormMatchesADoubleReference(variant: VectorKernelVariant) {
+        var g = SeededGenerator(seed: 12)
+        for n in Self.widths {
+            let x = (0..<n).map { _ in g.nextSignedUnitFloat() * 3 }
+            let gamma = (0..<n).map { _ in g.nextSignedUnitFloat() + 1.5 }
+            let eps: Float = 1e-5
+            let ms = x.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(n)
+            let inv = 1 / (ms + Double(eps)).squareRoot()
+            var y = [Float](repeating: .nan, count: n)
+            variant.rmsNormRow(x, gamma, Int64(n), eps, &y)
+            for i in 0..<n {
+                let e = Double(x[i]) * inv * Double(gamma[i])
+                #expect(abs(Double(y[i]) - e) <= 2e-6 * max(1, abs(e)), "\(variant) n \(n) i \(i): \(y[i]) vs \(e)")
+            }
+            // In place gives the same bits as out of place.
+            var inPlace = x
+            inPlace.withUnsafeMutableBufferPointer { p in variant.rmsNormRow(p.baseAddress, gamma, Int64(n), eps, p.baseAddress) }
+            #expect(inPlace.map(\.bitPattern) == y.map(\.bitPattern), "\(variant) n \(n) in place")
+        }
+        // A non-finite value makes its row non-finite (it is not hidden).
+        var bad = [Float](repeating: 1, count: 40)
+        bad[17] = .nan
+        var y = [Float](repeating: 0, count: 40)
+        variant.rmsNormRow(bad, [Float](repeating: 1, count: 40), 40, 1e-5, &y)
+        #expect(y.allSatisfy { $0.isNaN })
+    }
+
+    @Test(arguments: VectorKernelVariant.supported)
+    func reluSquaredGateIsBitIdenticalToTheSwiftFormula(variant: VectorKernelVariant) {
+        var g = SeededGenerator(seed: 13)
+        let specials: [Float] = [0, -0.0, .nan, .infinity, -.infinity, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, 1e20, -1e20]
+        for n in Self.widths {
+            var gate = (0..<n).map { _ in g.nextSignedUnitFloat() * 4 }
+            let up = (0..<n).map { _ in g.nextSignedUnitFloat() * 4 }
+            for (k, v) in specials.enumerated() where k < n { gate[(k * 7) % n] = v }
+            let expected = zip(gate, up).map { gv, uv -> Float in
+                let r = max(gv, 0)
+                return r * r * uv
+            }
+            variant.relu2Gate(&gate, up, Int64(n))
+            // Same bits, NaN for NaN (a NaN's payload is not part of the contract).
+            #expect(zip(gate, expected).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }, "\(variant) n \(n)")
+        }
+    }
+
+    /// Through the layer: a row normalized alone, inside a batch, or on two threads gives the same bits.
+    @Test func rmsNormRowsDoNotDependOnTheBatch() throws {
+        var g = SeededGenerator(seed: 14)
+        let n = 2560, rows = 9
+        let norm = try RMSNorm(dimensions: n, epsilon: 1e-6)
+        try norm.setParameter("weight", .floats((0..<n).map { _ in g.nextSignedUnitFloat() + 1 }))
+        let x = (0..<(rows * n)).map { _ in g.nextSignedUnitFloat() }
+        let all = norm(x)
+        var two = [Float](repeating: 0, count: rows * n)
+        x.withUnsafeBufferPointer { xp in two.withUnsafeMutableBufferPointer { norm(xp, rows: rows, into: $0, threads: 2) } }
+        #expect(two == all)
+        for r in 0..<rows {
+            #expect(norm(Array(x[(r * n)..<((r + 1) * n)])) == Array(all[(r * n)..<((r + 1) * n)]), "row \(r)")
+        }
+    }
+}
