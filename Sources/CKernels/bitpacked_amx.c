@@ -15,6 +15,20 @@
 #include <string.h>
 
 #include "cpu_features.h"
+#include "bitpacked_pack.h"
+
+#if defined(__x86_64__)
+/// The tiles, 16 activation rows at a time, as 16 × 16 transposes of 32-bit lanes (AVX-512; every
+/// CPU that runs the amx variant or its emulated tests has it).
+static BP_PACK_TARGET void bp_amx_pack_x_avx512(const int8_t *x, size_t x_stride, size_t in, size_t batch,
+                                                size_t padded_in, int8_t *dst) {
+    const size_t tiles = (batch + 15) / 16;
+    for (size_t bt = 0; bt < tiles; bt++) {
+        const size_t rows = batch - 16 * bt < 16 ? batch - 16 * bt : 16;
+        bp_pack_tile16(x + 16 * bt * x_stride, x_stride, rows, in, padded_in, 0, (uint8_t *)dst + 16 * padded_in * bt, NULL);
+    }
+}
+#endif
 
 size_t tk_bitpacked_amx_x_bytes(size_t batch, size_t padded_in) {
     return (batch + 15) / 16 * (padded_in / 64) * 1024;
@@ -22,6 +36,9 @@ size_t tk_bitpacked_amx_x_bytes(size_t batch, size_t padded_in) {
 
 void tk_bitpacked_amx_pack_x(const int8_t *x, size_t x_stride, size_t in, size_t batch, size_t padded_in,
                              int8_t *dst) {
+#if defined(__x86_64__)
+    bp_amx_pack_x_avx512(x, x_stride, in, batch, padded_in, dst);
+#else
     const size_t chunks = padded_in / 64, tiles = (batch + 15) / 16;
     for (size_t bt = 0; bt < tiles; bt++)
         for (size_t n = 0; n < 16; n++) {
@@ -30,14 +47,11 @@ void tk_bitpacked_amx_pack_x(const int8_t *x, size_t x_stride, size_t in, size_t
                 int8_t *col = dst + 1024 * (bt * chunks + c) + 4 * n;  // row k at col + 64k
                 const size_t valid = t >= batch || in <= 64 * c ? 0 : (in - 64 * c < 64 ? in - 64 * c : 64);
                 const int8_t *xr = x + t * x_stride + 64 * c;
-                if (valid == 64) {
-                    for (size_t k = 0; k < 16; k++) memcpy(col + 64 * k, xr + 4 * k, 4);
-                } else {
-                    for (size_t k = 0; k < 16; k++)
-                        for (size_t i = 0; i < 4; i++) col[64 * k + i] = 4 * k + i < valid ? xr[4 * k + i] : 0;
-                }
+                for (size_t k = 0; k < 16; k++)
+                    for (size_t i = 0; i < 4; i++) col[64 * k + i] = 4 * k + i < valid ? xr[4 * k + i] : 0;
             }
         }
+#endif
 }
 
 /// Bytes from one unpacked weight row to the next in the scratch: one K block (at most

@@ -25,6 +25,8 @@
 
 #include <string.h>
 
+#include "bitpacked_pack.h"
+
 /// Rows per micro-kernel block (the last block of a super-block may have 4 or 8).
 #define BP_GEMM_R 12
 /// Bytes of unpacked weights a super-block aims for (so they stay in L2 with an activation
@@ -58,37 +60,13 @@ size_t tk_bitpacked_gemm_scratch_bytes(size_t groups, size_t half) {
 
 void VNNI tk_bitpacked_gemm_pack_x(const int8_t *x, size_t x_stride, size_t in, size_t batch, size_t padded_in,
                                    uint8_t *dst) {
-    const size_t tiles = (batch + 15) / 16, steps = padded_in / 4;
-    const size_t whole = in / 4;  // steps with 4 real inputs
+    // 16 × 16 transposes of 32-bit lanes (bitpacked_pack.h), biased by 0x80; the tile's 16 sums
+    // Σ (x + 128) over padded_in inputs follow its rows.
+    const size_t tiles = (batch + 15) / 16;
     for (size_t b = 0; b < tiles; b++) {
         uint8_t *tile = dst + bp_gemm_xtile(padded_in) * b;
-        uint32_t *sums = (uint32_t *)(tile + 16 * padded_in);
-        for (size_t n = 0; n < 16; n++) {
-            const size_t t = 16 * b + n;
-            uint8_t *col = tile + 4 * n;
-            // Σ (x + 128) over the padded_in inputs, modulo 2^32.
-            uint32_t sum = 128u * (uint32_t)padded_in;
-            if (t >= batch) {
-                for (size_t s = 0; s < steps; s++) memset(col + 64 * s, 0x80, 4);
-                sums[n] = sum;
-                continue;
-            }
-            const int8_t *xr = x + t * x_stride;
-            for (size_t s = 0; s < whole; s++) {
-                uint32_t v;
-                memcpy(&v, xr + 4 * s, 4);
-                sum += (uint32_t)((int32_t)xr[4 * s] + xr[4 * s + 1] + xr[4 * s + 2] + xr[4 * s + 3]);
-                v ^= 0x80808080u;
-                memcpy(col + 64 * s, &v, 4);
-            }
-            for (size_t s = whole; s < steps; s++)
-                for (size_t i = 0; i < 4; i++) {
-                    const int8_t v = 4 * s + i < in ? xr[4 * s + i] : 0;
-                    sum += (uint32_t)(int32_t)v;
-                    col[64 * s + i] = (uint8_t)((uint8_t)v ^ 0x80);
-                }
-            sums[n] = sum;
-        }
+        const size_t rows = batch - 16 * b < 16 ? batch - 16 * b : 16;
+        bp_pack_tile16(x + 16 * b * x_stride, x_stride, rows, in, padded_in, 0x80, tile, (uint32_t *)(tile + 16 * padded_in));
     }
 }
 

@@ -54,7 +54,8 @@ size_t tk_bitpacked_amx_x_bytes(size_t batch, size_t padded_in);
 /// Rearranges activations x[t · x_stride + i] (i < in, t < batch) into B tiles: tile (b, c)
 /// at byte 1024 · (b · padded_in/64 + c) holds rows t = 16b ..< 16b + 16 and inputs
 /// 64c ..< 64c + 64 in VNNI layout (see above); positions with t ≥ batch or i ≥ in are zero.
-/// padded_in is a multiple of 64 (the packed matrix's paddedInFeatures). Plain C.
+/// padded_in is a multiple of 64 (the packed matrix's paddedInFeatures). AVX-512 (16 × 16 transposes
+/// of 32-bit lanes, bitpacked_pack.h); a scalar loop off x86-64.
 void tk_bitpacked_amx_pack_x(const int8_t *x, size_t x_stride, size_t in, size_t batch, size_t padded_in,
                              int8_t *dst);
 
