@@ -249,3 +249,27 @@ import TensorCore
         }
     }
 }
+
+/// A caller-supplied scratch shorter than `scratchCount` stops the program with a message instead
+/// of being overrun (run in a child process by Swift Testing's exit tests).
+@Suite struct AttentionScratchTests {
+    @Test func tooSmallScratchStopsInsteadOfOverrunning() async {
+        await #expect(processExitsWith: .failure) {
+            let heads = 4, kvHeads = 2, d = 16, count = 40
+            let q = [Float](repeating: 0.5, count: count * heads * d)
+            let kv = [Float](repeating: 0.25, count: kvHeads * count * d)
+            var out = [Float](repeating: 0, count: count * heads * d)
+            let need = GroupedQueryAttention.scratchCount(count: count, heads: heads, kvHeads: kvHeads, headDimension: d,
+                                                          startPosition: 0, threads: 1)
+            var scratch = [Float](repeating: 0, count: need - 1)
+            q.withUnsafeBufferPointer { qp in kv.withUnsafeBufferPointer { kp in
+                scratch.withUnsafeMutableBufferPointer { sp in out.withUnsafeMutableBufferPointer { op in
+                    GroupedQueryAttention.attend(
+                        queries: qp.baseAddress!, count: count, heads: heads, kvHeads: kvHeads, headDimension: d,
+                        keys: kp.baseAddress!, values: kp.baseAddress!, keyStride: count, startPosition: 0,
+                        threads: 1, scratch: sp, into: op.baseAddress!)
+                }}
+            }}
+        }
+    }
+}
