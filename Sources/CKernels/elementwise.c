@@ -38,6 +38,14 @@ void tk_relu2_gate_portable(float *g, const float *u, int64_t n) {
     }
 }
 
+void tk_relu2_gate_dequantize_portable(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu, float *out) {
+    for (int64_t i = 0; i < n; i++) {
+        const float g = (float)accg[i] * fg, u = (float)accu[i] * fu;
+        const float r = 0.0f > g ? 0.0f : g;
+        out[i] = (r * r) * u;
+    }
+}
+
 #ifdef TK_X86
 // ---------------------------------------------------------------- AVX2
 
@@ -89,6 +97,22 @@ TK_AVX2 void tk_relu2_gate_avx2(float *g, const float *u, int64_t n) {
     for (; i < n; i++) {
         const float r = 0.0f > g[i] ? 0.0f : g[i];
         g[i] = (r * r) * u[i];
+    }
+}
+
+TK_AVX2 void tk_relu2_gate_dequantize_avx2(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu, float *out) {
+    const __m256 vg = _mm256_set1_ps(fg), vu = _mm256_set1_ps(fu), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(accg + i))), vg);
+        const __m256 u = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(accu + i))), vu);
+        const __m256 r = _mm256_max_ps(zero, g);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(r, r), u));
+    }
+    for (; i < n; i++) {
+        const float g = (float)accg[i] * fg, u = (float)accu[i] * fu;
+        const float r = 0.0f > g ? 0.0f : g;
+        out[i] = (r * r) * u;
     }
 }
 
@@ -146,6 +170,17 @@ TK_AVX512 void tk_relu2_gate_avx512(float *g, const float *u, int64_t n) {
     }
 }
 
+TK_AVX512 void tk_relu2_gate_dequantize_avx512(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu, float *out) {
+    const __m512 vg = _mm512_set1_ps(fg), vu = _mm512_set1_ps(fu), zero = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : tk_tail_mask(n - i);
+        const __m512 g = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, accg + i)), vg);
+        const __m512 u = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, accu + i)), vu);
+        const __m512 r = _mm512_max_ps(zero, g);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_mul_ps(r, r), u));
+    }
+}
+
 #else
 void tk_dequantize_row_avx2(const int32_t *acc, int64_t n, float factor, float *y) { tk_dequantize_row_portable(acc, n, factor, y); }
 void tk_dequantize_row_avx512(const int32_t *acc, int64_t n, float factor, float *y) { tk_dequantize_row_portable(acc, n, factor, y); }
@@ -153,4 +188,10 @@ void tk_rmsnorm_row_avx2(const float *x, const float *gamma, int64_t n, float ep
 void tk_rmsnorm_row_avx512(const float *x, const float *gamma, int64_t n, float epsilon, float *y) { tk_rmsnorm_row_portable(x, gamma, n, epsilon, y); }
 void tk_relu2_gate_avx2(float *g, const float *u, int64_t n) { tk_relu2_gate_portable(g, u, n); }
 void tk_relu2_gate_avx512(float *g, const float *u, int64_t n) { tk_relu2_gate_portable(g, u, n); }
+void tk_relu2_gate_dequantize_avx2(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu, float *out) {
+    tk_relu2_gate_dequantize_portable(accg, accu, n, fg, fu, out);
+}
+void tk_relu2_gate_dequantize_avx512(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu, float *out) {
+    tk_relu2_gate_dequantize_portable(accg, accu, n, fg, fu, out);
+}
 #endif

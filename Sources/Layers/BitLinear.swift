@@ -223,6 +223,16 @@ public final class BitLinear: Module {
         if let c = correction { try addCorrection(c, q: q, scales: scales, rows: rows, input: input, into: y) }
     }
 
+    /// The exact Int32 product `W_t · q` of `rows` quantized rows into `acc` (`rows × outFeatures`),
+    /// without dequantization or correction; returns the weight scale γ to dequantize with. For
+    /// blocks that fuse the dequantization into their next step (`GatedFeedForward`).
+    /// - Throws: the backend's `prepare` error when the kernel is prepared here.
+    func integerProduct(_ q: UnsafeBufferPointer<Int8>, rows: Int, into acc: UnsafeMutableBufferPointer<Int32>) throws -> Float {
+        let kernel = try kernel()
+        kernel.apply(q, batch: rows, into: acc)
+        return kernel.scale
+    }
+
     /// `y += A·(B·x)` with workspace scratch (no allocation once the slots have grown).
     private func addCorrection(_ c: LowRankCorrection, q: UnsafeBufferPointer<Int8>, scales: UnsafeBufferPointer<Float>,
                                rows: Int, input: UnsafeBufferPointer<Float>?, into y: UnsafeMutableBufferPointer<Float>) throws {

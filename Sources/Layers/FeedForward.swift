@@ -82,6 +82,26 @@ public final class GatedFeedForward: Module, FeedForwardBlock {
         LayerKernels.quantize(x, rows: rows, columns: hidden, into: qx, scales: qs, threads: threads)
         let gate = workspace.floats(.gate, count: rows * inter)
         let up = workspace.floats(.up, count: rows * inter)
+        if activation == .reluSquared && gateProj.correction == nil && upProj.correction == nil {
+            // The two products stay Int32 (the gate's in the up slot's memory) and one pass
+            // dequantizes both and gates: the same bits as the three passes below.
+            try up.withMemoryRebound(to: Int32.self) { accG in
+                let accU = workspace.accumulators(count: rows * inter)
+                let wg = try gateProj.integerProduct(UnsafeBufferPointer(qx), rows: rows, into: accG)
+                let wu = try upProj.integerProduct(UnsafeBufferPointer(qx), rows: rows, into: accU)
+                let ag = SendableConstPointer(UnsafeBufferPointer(accG)), au = SendableConstPointer(UnsafeBufferPointer(accU))
+                let s = SendableConstPointer(UnsafeBufferPointer(qs)), out = SendablePointer(gate)
+                let f = LayerKernels.relu2GateDequantize
+                Parallel.forEachChunk(count: rows, threads: threads, costPerItem: inter, minimumWork: 1 << 16) { range in
+                    for r in range {
+                        f(ag.base + r * inter, au.base + r * inter, Int64(inter), wg / s.base[r], wu / s.base[r], out.base + r * inter)
+                    }
+                }
+            }
+            if let norm = subNorm { norm(UnsafeBufferPointer(gate), rows: rows, into: gate, threads: threads) }
+            try downProj(UnsafeBufferPointer(gate), rows: rows, into: y)
+            return
+        }
         try gateProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: gate, input: x)
         try upProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: up, input: x)
         let g = SendablePointer(gate), u = SendableConstPointer(UnsafeBufferPointer(up))

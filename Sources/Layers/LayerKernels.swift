@@ -102,6 +102,20 @@ public enum VectorKernelVariant: String, KernelVariant {
         }
     }
 
+    public typealias GateDequantizeRow = @convention(c) (UnsafePointer<Int32>?, UnsafePointer<Int32>?, Int64, Float, Float,
+                                                         UnsafeMutablePointer<Float>?) -> Void
+
+    /// The gate and up products' dequantization fused with BitNet's gate, one row:
+    /// `out = max(Float(accG) · fg, 0)² · (Float(accU) · fu)`, the same bits as
+    /// ``dequantizeRow`` on both rows followed by ``relu2Gate`` (every variant).
+    public var relu2GateDequantize: GateDequantizeRow {
+        switch self {
+        case .portable: return tk_relu2_gate_dequantize_portable
+        case .avx2: return tk_relu2_gate_dequantize_avx2
+        case .avx512: return tk_relu2_gate_dequantize_avx512
+        }
+    }
+
     /// BitNet's gate in place, `g = max(g, 0)² · u` (bit-identical in every variant).
     public var relu2Gate: GateRow {
         switch self {
@@ -185,6 +199,7 @@ enum LayerKernels {
     static let dequantizeRow = vector.dequantizeRow
     static let rmsNormRow = vector.rmsNormRow
     static let relu2Gate = vector.relu2Gate
+    static let relu2GateDequantize = vector.relu2GateDequantize
 
     /// `ActivationQuantizer.quantize` with the C row loop, rows split over `threads` threads
     /// (a 128-token prefill quantizes ~56 M activations; the Swift loop spends ~0.3 s on it).

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Backends
 import TensorCore
 @testable import Layers
 
@@ -73,6 +74,65 @@ import TensorCore
             variant.relu2Gate(&gate, up, Int64(n))
             // Same bits, NaN for NaN (a NaN's payload is not part of the contract).
             #expect(zip(gate, expected).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }, "\(variant) n \(n)")
+        }
+    }
+
+    @Test(arguments: VectorKernelVariant.supported)
+    func fusedGateDequantizationIsBitIdenticalToTheTwoSteps(variant: VectorKernelVariant) {
+        var g = SeededGenerator(seed: 15)
+        for n in Self.widths {
+            var accG = (0..<n).map { _ in Int32(truncatingIfNeeded: g.next() >> 40) - (1 << 23) }
+            let accU = (0..<n).map { _ in Int32(truncatingIfNeeded: g.next() >> 40) - (1 << 23) }
+            accG[0] = .min
+            let fg = Float(0.013), fu = Float(0.0071)
+            var gate = [Float](repeating: 0, count: n), up = [Float](repeating: 0, count: n)
+            variant.dequantizeRow(accG, Int64(n), fg, &gate)
+            variant.dequantizeRow(accU, Int64(n), fu, &up)
+            variant.relu2Gate(&gate, up, Int64(n))
+            var fused = [Float](repeating: .nan, count: n)
+            variant.relu2GateDequantize(accG, accU, Int64(n), fg, fu, &fused)
+            #expect(fused.map(\.bitPattern) == gate.map(\.bitPattern), "\(variant) n \(n)")
+            // A non-finite factor (a row that held NaN) gives NaN, as the two steps do.
+            variant.relu2GateDequantize(accG, accU, Int64(n), .nan, fu, &fused)
+            #expect(fused.allSatisfy { $0.isNaN }, "\(variant) n \(n) NaN factor")
+        }
+    }
+
+    /// The feed-forward block's fused path (ReLU², no corrections) gives the bits of its pieces run
+    /// one after the other through their public calls, on every backend, 1 and 2 threads; with a
+    /// low-rank correction on the gate (the unfused path) too.
+    @Test(arguments: BackendRegistry.names)
+    func gatedFeedForwardEqualsItsPieces(backend: String) throws {
+        var g = SeededGenerator(seed: 16)
+        let hidden = 64, inter = 160, rows = 5
+        for threads in [1, 2] {
+            for corrected in [false, true] {
+                let ffn = try GatedFeedForward(hiddenSize: hidden, intermediateSize: inter, activation: .reluSquared,
+                                               subNormEpsilon: 1e-5, backend: BackendRegistry.backend(named: backend),
+                                               context: ComputeContext(threads: threads))
+                for (i, p) in [ffn.gateProj, ffn.upProj, ffn.downProj].enumerated() {
+                    let w = try TernaryMatrix.random(outFeatures: p.outFeatures, inFeatures: p.inFeatures, using: &g)
+                    // Distinct weight scales, so a mixed-up factor shows.
+                    try p.setWeight(TernaryMatrix(outFeatures: w.outFeatures, inFeatures: w.inFeatures, values: w.values,
+                                                  scale: 0.02 * Float(i + 1) + 0.003))
+                }
+                if corrected {
+                    try ffn.gateProj.setCorrection(LowRankCorrection(
+                        outFeatures: inter, inFeatures: hidden, rank: 3,
+                        a: (0..<(inter * 3)).map { _ in g.nextSignedUnitFloat() * 0.1 },
+                        b: (0..<(3 * hidden)).map { _ in g.nextSignedUnitFloat() * 0.1 }))
+                }
+                let x = (0..<(rows * hidden)).map { _ in g.nextSignedUnitFloat() }
+                var y = [Float](repeating: 0, count: rows * hidden)
+                try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { try ffn(xp, rows: rows, into: $0) } }
+                let gate = try ffn.gateProj(x), up = try ffn.upProj(x)
+                let h = zip(gate, up).map { gv, uv -> Float in
+                    let r = max(gv, 0)
+                    return r * r * uv
+                }
+                let expected = try ffn.downProj(ffn.subNorm!(h))
+                #expect(y == expected, "\(backend) threads \(threads) corrected \(corrected)")
+            }
         }
     }
 

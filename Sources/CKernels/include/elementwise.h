@@ -28,4 +28,12 @@ void tk_relu2_gate_portable(float *g, const float *u, int64_t n);
 void tk_relu2_gate_avx2(float *g, const float *u, int64_t n);
 void tk_relu2_gate_avx512(float *g, const float *u, int64_t n);
 
+/// The gate and up products' dequantization fused with the ReLU² gate, one row:
+/// out[i] = (r · r) · (float)accu[i] · fu with r = max((float)accg[i] · fg, 0): the same
+/// operations in the same order as tk_dequantize_row on both rows followed by tk_relu2_gate, so
+/// the same bits, with one pass over the two Int32 rows instead of three over Int32 and Float rows.
+void tk_relu2_gate_dequantize_portable(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu, float *out);
+void tk_relu2_gate_dequantize_avx2(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu, float *out);
+void tk_relu2_gate_dequantize_avx512(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu, float *out);
+
 #endif
