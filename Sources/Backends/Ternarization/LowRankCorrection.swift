@@ -123,8 +123,13 @@ public struct LowRankCorrection: Sendable, Equatable {
     /// 0 added to it, and neither register tiles of rows, cache blocks nor the split across
     /// `context.threads` (rows, or `t`'s lanes for a batch smaller than the thread count, then
     /// output columns) change any of these chains. Rank 0 leaves `y` unchanged.
-    /// - Parameter variant: the kernel to run (tests and benchmarks); nil picks
-    ///   ``LowRankVariant/selected``.
+    /// - Parameters:
+    ///   - x: the Float input rows, `batch × inFeatures`.
+    ///   - batch: rows of `x` and `y` (at least 1).
+    ///   - y: the rows the correction is added to, `batch × outFeatures`.
+    ///   - scratch: at least `scratchCount(batch:)` Floats for `t = B · x`.
+    ///   - context: the thread count (it never changes a value).
+    ///   - variant: the kernel to run (tests and benchmarks); nil picks ``LowRankVariant/selected``.
     /// - Throws: `.invalidArgument` for `batch < 1` or a variant this CPU cannot run;
     ///   `.lengthMismatch` when `x`, `y` or `scratch` is too short for the batch.
     public func apply(_ x: UnsafeBufferPointer<Float>, batch: Int, into y: UnsafeMutableBufferPointer<Float>,
