@@ -19,16 +19,21 @@ import TensorCore
 /// `sgemm` 1; those cases are held to that bound (`perCallBound`), which still catches any
 /// allocation per block or row.
 @Suite(.serialized) struct AllocationTests {
+    /// The tests that count allocations; AddressSanitizer replaces the malloc family, so they are
+    /// skipped under `swift test --sanitize=address` (the others still run).
+    static let counting = Testing.ConditionTrait.enabled(if: !MallocCounter.underAddressSanitizer,
+                                                         "AddressSanitizer replaces the malloc family; counting needs glibc's")
+
     static let names = BackendRegistry.names
 
     /// Shapes: `in` a multiple of 256 (bitpacked reads `x` in place) and not (it pads a copy).
     static let shapes: [(out: Int, in: Int)] = [(256, 1024), (260, 1000)]
 
-    @Test func theCounterSeesAllocations() {
+    @Test(counting) func theCounterSeesAllocations() {
         #expect(MallocCounter.isActive, "the interposed malloc is not the process's: these tests would prove nothing")
     }
 
-    @Test(arguments: names, [1, 2])
+    @Test(counting, arguments: names, [1, 2])
     func steadyStateInt8ProductsDoNotAllocate(name: String, threads: Int) throws {
         try #require(MallocCounter.isActive)
         let backend = try BackendRegistry.backend(named: name)
@@ -52,7 +57,7 @@ import TensorCore
         }
     }
 
-    @Test(arguments: names, [1, 2])
+    @Test(counting, arguments: names, [1, 2])
     func steadyStateFloatProductsDoNotAllocate(name: String, threads: Int) throws {
         try #require(MallocCounter.isActive)
         let backend = try BackendRegistry.backend(named: name)
@@ -95,7 +100,7 @@ import TensorCore
     }
 
     /// The calling thread's scratch is kept between products and given back on request.
-    @Test func scratchIsKeptAndReleased() throws {
+    @Test(counting) func scratchIsKeptAndReleased() throws {
         var g = SeededGenerator(seed: 5)
         let w = try TernaryMatrix.random(outFeatures: 64, inFeatures: 300, using: &g)
         let kernel = try BackendRegistry.backend(named: "rsr++").prepare(w, context: .singleThreaded)

@@ -14,8 +14,13 @@ import Glibc
 import Synchronization
 
 enum MallocCounter {
-    /// Installs the wrappers once; the number of GOT entries redirected (0: counting impossible).
-    static let redirectedEntries: Int = install()
+    /// Whether AddressSanitizer runs this process (`swift test --sanitize=address`): it intercepts
+    /// the malloc family itself, and redirecting its GOT entries would hand it glibc's memory.
+    static let underAddressSanitizer: Bool = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__asan_init") != nil
+
+    /// Installs the wrappers once; the number of GOT entries redirected (0: counting impossible,
+    /// or not attempted under AddressSanitizer).
+    static let redirectedEntries: Int = underAddressSanitizer ? 0 : install()
 
     /// True when allocations made now are seen: the check that the counter works at all.
     static var isActive: Bool {
