@@ -1,5 +1,5 @@
-// Float32 dot and axpy: the attention scores and value mix, and the Float32 LM head (see
-// include/vector_ops.h). Only the innermost loops live here.
+// Float32 dot product: the Float32 LM head and the bandwidth probe (see include/vector_ops.h).
+// Only the innermost loops live here.
 #include "vector_ops.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -17,10 +17,6 @@ float tk_dot_f32_portable(const float *a, const float *b, int64_t n) {
     float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
     for (; i < n; i++) t += a[i] * b[i];
     return t;
-}
-
-void tk_axpy_f32_portable(float *y, float alpha, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
 }
 
 #ifdef TK_X86
@@ -46,15 +42,6 @@ float tk_dot_f32_avx2(const float *a, const float *b, int64_t n) {
     return t;
 }
 
-__attribute__((target("avx2,fma")))
-void tk_axpy_f32_avx2(float *y, float alpha, const float *x, int64_t n) {
-    __m256 va = _mm256_set1_ps(alpha);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += alpha * x[i];
-}
-
 __attribute__((target("avx512f")))
 float tk_dot_f32_avx512(const float *a, const float *b, int64_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
@@ -71,20 +58,7 @@ float tk_dot_f32_avx512(const float *a, const float *b, int64_t n) {
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
-__attribute__((target("avx512f")))
-void tk_axpy_f32_avx512(float *y, float alpha, const float *x, int64_t n) {
-    __m512 va = _mm512_set1_ps(alpha);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
-    }
-}
 #else
 float tk_dot_f32_avx2(const float *a, const float *b, int64_t n) { return tk_dot_f32_portable(a, b, n); }
 float tk_dot_f32_avx512(const float *a, const float *b, int64_t n) { return tk_dot_f32_portable(a, b, n); }
-void tk_axpy_f32_avx2(float *y, float alpha, const float *x, int64_t n) { tk_axpy_f32_portable(y, alpha, x, n); }
-void tk_axpy_f32_avx512(float *y, float alpha, const float *x, int64_t n) { tk_axpy_f32_portable(y, alpha, x, n); }
 #endif

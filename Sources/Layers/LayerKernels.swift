@@ -2,8 +2,8 @@ import Backends
 import CKernels
 import TensorCore
 
-/// The C implementations of the layers' vector loops (the blocked attention kernel, dot / axpy,
-/// per-row activation quantization), chosen at run time like every kernel family (`KernelVariant`).
+/// The C implementations of the layers' vector loops (the blocked attention kernel, the Float32
+/// dot product, per-row quantization, dequantization, RMSNorm and gating), chosen at run time like every kernel family (`KernelVariant`).
 public enum VectorKernelVariant: String, KernelVariant {
     /// Plain C: any CPU.
     case portable
@@ -22,7 +22,6 @@ public enum VectorKernelVariant: String, KernelVariant {
     }
 
     public typealias Dot = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, Int64) -> Float
-    public typealias Axpy = @convention(c) (UnsafeMutablePointer<Float>?, Float, UnsafePointer<Float>?, Int64) -> Void
     public typealias QuantizeRow = @convention(c) (UnsafePointer<Float>?, Int64, UnsafeMutablePointer<Int8>?) -> Float
 
     /// Float32 dot product.
@@ -31,15 +30,6 @@ public enum VectorKernelVariant: String, KernelVariant {
         case .portable: return tk_dot_f32_portable
         case .avx2: return tk_dot_f32_avx2
         case .avx512: return tk_dot_f32_avx512
-        }
-    }
-
-    /// `y += alpha · x` in Float32.
-    public var axpy: Axpy {
-        switch self {
-        case .portable: return tk_axpy_f32_portable
-        case .avx2: return tk_axpy_f32_avx2
-        case .avx512: return tk_axpy_f32_avx512
         }
     }
 
@@ -193,7 +183,6 @@ enum LayerKernels {
     static let vector = VectorKernelVariant.best
     static let gemv = GemvKernelVariant.best
     static let dot = vector.dot
-    static let axpy = vector.axpy
     static let attention = vector.attention
     static let quantizeRow = vector.quantizeRow
     static let dequantizeRow = vector.dequantizeRow
