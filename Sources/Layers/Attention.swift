@@ -1,6 +1,5 @@
 import Backends
 import CKernels
-import Foundation
 import TensorCore
 
 /// Grouped-query causal self-attention with rotary positions and ternary projections:
@@ -179,11 +178,21 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
     public static func scratchCount(count: Int, heads: Int, kvHeads: Int, headDimension d: Int, startPosition: Int,
                                     threads: Int) -> Int {
         guard count > 0 else { return 0 }
+        let plan = split(count: count, heads: heads, kvHeads: kvHeads, headDimension: d, startPosition: startPosition,
+                         threads: threads)
+        return plan.chunks * plan.perChunk
+    }
+
+    /// How `attend` splits its work: tokens per block, blocks, (KV head, block) items, scratch
+    /// Floats per concurrent chunk, and the chunks.
+    private static func split(count: Int, heads: Int, kvHeads: Int, headDimension d: Int, startPosition: Int,
+                              threads: Int) -> (block: Int, blocks: Int, items: Int, perChunk: Int, chunks: Int) {
         let group = heads / kvHeads, length = startPosition + count
         let block = tokenBlock(count: count, group: group, length: length)
         let blocks = (count + block - 1) / block
-        let chunks = Parallel.maximumChunks(count: kvHeads * blocks, threads: threads)
-        return chunks * kernelScratch(tokens: block, group: group, headDimension: d, length: length)
+        let items = kvHeads * blocks
+        return (block, blocks, items, kernelScratch(tokens: block, group: group, headDimension: d, length: length),
+                Parallel.maximumChunks(count: items, threads: threads))
     }
 
     /// Tokens per work item: up to 32 (a 128-token prompt of 5 KV heads still makes 20 items for
@@ -208,12 +217,9 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
         kernel: VectorKernelVariant.Attention
     ) {
         guard count > 0 else { return }
-        let group = heads / kvHeads, length = startPosition + count
-        let block = tokenBlock(count: count, group: group, length: length)
-        let blocks = (count + block - 1) / block
-        let items = kvHeads * blocks
-        let perChunk = kernelScratch(tokens: block, group: group, headDimension: d, length: length)
-        let chunks = Parallel.maximumChunks(count: items, threads: threads)
+        let group = heads / kvHeads
+        let (block, blocks, items, perChunk, chunks) = split(count: count, heads: heads, kvHeads: kvHeads, headDimension: d,
+                                                             startPosition: startPosition, threads: threads)
         if let scratch {
             precondition(scratch.count >= chunks * perChunk,
                          "attention scratch of \(scratch.count) Floats; these arguments need \(chunks * perChunk) (scratchCount)")

@@ -215,11 +215,10 @@ public final class BitLinear: Module {
     /// - Throws: the backend's `prepare` error when the kernel is prepared here.
     public func applyQuantized(_ q: UnsafeBufferPointer<Int8>, scales: UnsafeBufferPointer<Float>, rows: Int,
                                into y: UnsafeMutableBufferPointer<Float>, input: UnsafeBufferPointer<Float>? = nil) throws {
-        let kernel = try kernel()
         let acc = workspace.accumulators(count: rows * outFeatures)
-        kernel.apply(q, batch: rows, into: acc)
+        let weightScale = try integerProduct(q, rows: rows, into: acc)
         LayerKernels.dequantize(UnsafeBufferPointer(acc), rows: rows, columns: outFeatures, activationScales: scales,
-                                weightScale: kernel.scale, threads: context.threads, into: y)
+                                weightScale: weightScale, threads: context.threads, into: y)
         if let c = correction { try addCorrection(c, q: q, scales: scales, rows: rows, input: input, into: y) }
     }
 

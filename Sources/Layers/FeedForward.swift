@@ -83,42 +83,49 @@ public final class GatedFeedForward: Module, FeedForwardBlock {
         let gate = workspace.floats(.gate, count: rows * inter)
         let up = workspace.floats(.up, count: rows * inter)
         if activation == .reluSquared && gateProj.correction == nil && upProj.correction == nil {
-            // The two products stay Int32 (the gate's in the up slot's memory) and one pass
-            // dequantizes both and gates: the same bits as the three passes below.
-            try up.withMemoryRebound(to: Int32.self) { accG in
-                let accU = workspace.accumulators(count: rows * inter)
-                let wg = try gateProj.integerProduct(UnsafeBufferPointer(qx), rows: rows, into: accG)
-                let wu = try upProj.integerProduct(UnsafeBufferPointer(qx), rows: rows, into: accU)
-                let ag = SendableConstPointer(UnsafeBufferPointer(accG)), au = SendableConstPointer(UnsafeBufferPointer(accU))
-                let s = SendableConstPointer(UnsafeBufferPointer(qs)), out = SendablePointer(gate)
-                let f = LayerKernels.relu2GateDequantize
-                Parallel.forEachChunk(count: rows, threads: threads, costPerItem: inter, minimumWork: 1 << 16) { range in
-                    for r in range {
-                        f(ag.base + r * inter, au.base + r * inter, Int64(inter), wg / s.base[r], wu / s.base[r], out.base + r * inter)
+            try fusedReluSquaredGate(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows,
+                                     scratch: up, into: gate)
+        } else {
+            try gateProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: gate, input: x)
+            try upProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: up, input: x)
+            let g = SendablePointer(gate), u = SendableConstPointer(UnsafeBufferPointer(up))
+            let activation = self.activation, relu2 = LayerKernels.relu2Gate
+            Parallel.forEachChunk(count: rows * inter, threads: threads, granularity: 64, minimumWork: 1 << 16) { range in
+                switch activation {
+                case .reluSquared:
+                    // max(g, 0)² · u, the C loop (same bits as the scalar formula).
+                    relu2(g.base + range.lowerBound, u.base + range.lowerBound, Int64(range.count))
+                case .silu:
+                    for i in range {
+                        let v = g.base[i]
+                        g.base[i] = v / (1 + expf(-v)) * u.base[i]
                     }
-                }
-            }
-            if let norm = subNorm { norm(UnsafeBufferPointer(gate), rows: rows, into: gate, threads: threads) }
-            try downProj(UnsafeBufferPointer(gate), rows: rows, into: y)
-            return
-        }
-        try gateProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: gate, input: x)
-        try upProj.applyQuantized(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows, into: up, input: x)
-        let g = SendablePointer(gate), u = SendableConstPointer(UnsafeBufferPointer(up))
-        let activation = self.activation, relu2 = LayerKernels.relu2Gate
-        Parallel.forEachChunk(count: rows * inter, threads: threads, granularity: 64, minimumWork: 1 << 16) { range in
-            switch activation {
-            case .reluSquared:
-                // max(g, 0)² · u, the C loop (same bits as the scalar formula).
-                relu2(g.base + range.lowerBound, u.base + range.lowerBound, Int64(range.count))
-            case .silu:
-                for i in range {
-                    let v = g.base[i]
-                    g.base[i] = v / (1 + expf(-v)) * u.base[i]
                 }
             }
         }
         if let norm = subNorm { norm(UnsafeBufferPointer(gate), rows: rows, into: gate, threads: threads) }
         try downProj(UnsafeBufferPointer(gate), rows: rows, into: y)
+    }
+
+    /// `max(gate, 0)² · up` for ReLU² projections without corrections: the two products stay Int32
+    /// (the gate's in `scratch`, the up slot's memory, the up's in the workspace accumulators) and
+    /// one C pass dequantizes both and gates: the same bits as dequantizing each and then gating,
+    /// with one pass over two Int32 buffers instead of three over Int32 and Float ones.
+    private func fusedReluSquaredGate(_ qx: UnsafeBufferPointer<Int8>, scales qs: UnsafeBufferPointer<Float>, rows: Int,
+                                      scratch: UnsafeMutableBufferPointer<Float>, into gate: UnsafeMutableBufferPointer<Float>) throws {
+        let inter = gateProj.outFeatures
+        try scratch.withMemoryRebound(to: Int32.self) { accG in
+            let accU = workspace.accumulators(count: rows * inter)
+            let wg = try gateProj.integerProduct(qx, rows: rows, into: accG)
+            let wu = try upProj.integerProduct(qx, rows: rows, into: accU)
+            let ag = SendableConstPointer(UnsafeBufferPointer(accG)), au = SendableConstPointer(UnsafeBufferPointer(accU))
+            let s = SendableConstPointer(qs), out = SendablePointer(gate)
+            let f = LayerKernels.relu2GateDequantize
+            Parallel.forEachChunk(count: rows, threads: threads, costPerItem: inter, minimumWork: 1 << 16) { range in
+                for r in range {
+                    f(ag.base + r * inter, au.base + r * inter, Int64(inter), wg / s.base[r], wu / s.base[r], out.base + r * inter)
+                }
+            }
+        }
     }
 }
