@@ -1,3 +1,4 @@
+import Testing
 import Backends
 import TensorCore
 
@@ -25,4 +26,25 @@ func definitionProduct(_ w: TernaryMatrix, _ x: [Int8], batch: Int) -> [Int64] {
         }
     }
     return y
+}
+
+/// The largest sums an Int8 product can make: every weight +1 or -1 times every activation -128
+/// or 127 over `n` inputs, so every output must be exactly `w · x · n`. Checks each weight sign,
+/// activation extreme, thread count and batch on the kernel `prepare(weights, threads)` returns.
+func expectExtremesExact(inFeatures n: Int, outFeatures out: Int, batches: [Int], threads: [Int] = [1], _ what: String = "",
+                         sourceLocation: SourceLocation = #_sourceLocation,
+                         prepare: (TernaryMatrix, Int) throws -> any LinearKernel) throws {
+    for wv: Int8 in [1, -1] {
+        let w = try TernaryMatrix(outFeatures: out, inFeatures: n, values: [Int8](repeating: wv, count: out * n))
+        for t in threads {
+            let kernel = try prepare(w, t)
+            for xv: Int8 in [-128, 127] {
+                for batch in batches {
+                    let y = try kernel.apply([Int8](repeating: xv, count: batch * n))
+                    #expect(y == [Int32](repeating: Int32(wv) * Int32(xv) * Int32(n), count: batch * out),
+                            "\(what) w=\(wv) x=\(xv) n=\(n) batch \(batch) threads \(t)", sourceLocation: sourceLocation)
+                }
+            }
+        }
+    }
 }
