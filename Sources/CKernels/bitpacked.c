@@ -481,7 +481,7 @@ TK_INLINE VNNI void bp_i8_vnni_plain(const tk_bitpacked_i8_args *a, size_t o, si
 /// bytes per multiply-add). Tile by tile instead (all activation rows through one L1-resident
 /// tile, the first version) re-read all activations from L2 for every tile: at batch 16–128 on
 /// the 2B4T shapes it was ≈ 5 % slower in a C driver, one thread (blocks of 64–256 KiB measured
-/// within 1 % of each other, 32 KiB ≈ 2 % slower). A single remaining activation row: the
+/// within 1.5 % of each other, 32 KiB ≈ 2–3 % slower). A single remaining activation row: the
 /// scaled kernel. The last tile when it has fewer than 4 rows: one row at a time, scaled, 4
 /// activation rows per pass.
 void VNNI tk_bitpacked_i8_avx512vnni(const tk_bitpacked_i8_args *a) {
