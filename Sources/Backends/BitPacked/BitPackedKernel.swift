@@ -129,7 +129,8 @@ public struct BitPackedKernel: LinearKernel {
         let packed = self.packed, threads = context.threads
         // Per-row sums in the calling thread's scratch (reused, see `ThreadScratch`).
         let sums = ThreadScratch.buffer(.output, of: Int32.self, count: batch)
-        for b in 0..<batch { sums[b] = tk_bitpacked_sum_i8(x.baseAddress! + b &* n, n) }
+        let rowSum = variant.rowSumFunction
+        for b in 0..<batch { sums[b] = rowSum(x.baseAddress! + b &* n, n) }
         let sumsPointer = SendableConstPointer(UnsafePointer(sums))
         let ys = SendablePointer(y)
         withPaddedRows(x, batch: batch, n: n, p: p) { xs, xStride in
