@@ -35,12 +35,18 @@ public enum Parallel {
     /// Runs inline on the caller's thread when `threads == 1`, when there is a single range, or
     /// when `count · costPerItem < minimumWork` (a second thread costs more than it saves on
     /// small products; measured below roughly 256×256 weights for a GEMV).
+    ///
+    /// With `chunksPerThread > 1` the work is cut into up to `threads · chunksPerThread` ranges
+    /// that the threads claim as they finish, so a thread that starts late or runs slower (another
+    /// process on its core, a later wake-up) takes fewer of them instead of keeping the others
+    /// waiting at the join. Use it for long, evenly divisible loops such as the rows of a large
+    /// product; each range must cost the same whichever thread runs it.
     public static func forEachChunk(
         count: Int, threads: Int, granularity: Int = 1, costPerItem: Int = 1,
-        minimumWork: Int = 1 << 16, _ body: (Range<Int>) -> Void
+        minimumWork: Int = 1 << 16, chunksPerThread: Int = 1, _ body: (Range<Int>) -> Void
     ) {
-        forEachIndexedChunk(count: count, threads: threads, granularity: granularity, costPerItem: costPerItem,
-                            minimumWork: minimumWork) { _, range in body(range) }
+        run(count: count, threads: threads, granularity: granularity, costPerItem: costPerItem,
+            minimumWork: minimumWork, chunksPerThread: max(1, chunksPerThread)) { _, range in body(range) }
     }
 
     /// The number of ranges ``forEachIndexedChunk(count:threads:granularity:costPerItem:minimumWork:_:)``
@@ -57,21 +63,33 @@ public enum Parallel {
         count: Int, threads: Int, granularity: Int = 1, costPerItem: Int = 1,
         minimumWork: Int = 1 << 16, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void
     ) {
+        run(count: count, threads: threads, granularity: granularity, costPerItem: costPerItem,
+            minimumWork: minimumWork, chunksPerThread: 1, body)
+    }
+
+    /// The split and the fork-join: up to `threads · chunksPerThread` ranges (each a multiple of
+    /// `granularity` but the last) on up to `threads` threads.
+    private static func run(
+        count: Int, threads: Int, granularity: Int, costPerItem: Int, minimumWork: Int, chunksPerThread: Int,
+        _ body: (_ chunk: Int, _ range: Range<Int>) -> Void
+    ) {
         guard count > 0 else { return }
         let g = max(1, granularity)
         let units = (count + g - 1) / g
-        let chunks = min(max(1, threads), units)
-        if chunks == 1 || count.multipliedReportingOverflow(by: costPerItem).partialValue < minimumWork {
+        let threadCount = min(max(1, threads), units)
+        if threadCount == 1 || count.multipliedReportingOverflow(by: costPerItem).partialValue < minimumWork {
             body(0, 0..<count)
             return
         }
+        // The pool packs a job's chunk count into 8 bits.
+        let chunks = min(threadCount &* chunksPerThread, units, 255)
         withoutActuallyEscaping(body) { body in
             // The job lives on this stack frame and is reached through a pointer by a C function,
             // so handing it to the pool (or to libdispatch) allocates nothing.
             var job = ChunkJob(body: body, count: count, granularity: g, units: units, chunks: chunks)
             withUnsafeMutablePointer(to: &job) { pointer in
                 let context = UnsafeRawPointer(pointer)
-                if WorkerPool.shared.tryRun(chunks: chunks, context: context, ChunkJob.run) { return }
+                if WorkerPool.shared.tryRun(chunks: chunks, threads: threadCount, context: context, ChunkJob.run) { return }
                 dispatch_apply_f(chunks, nil, UnsafeMutableRawPointer(pointer)) { context, c in ChunkJob.run(context!, c) }
             }
         }

@@ -16,7 +16,7 @@ import Glibc
 /// vCPUs busy (a polling worker loses the scheduler's wake-up preference); see
 /// `docs/performance/decode.md`.
 ///
-/// One fork-join runs at a time: `Parallel` claims the pool with ``tryRun(chunks:_:)`` and falls
+/// One fork-join runs at a time: `Parallel` claims the pool with ``tryRun(chunks:threads:context:_:)`` and falls
 /// back to `DispatchQueue.concurrentPerform` when the pool is busy (another thread's fork-join,
 /// or a fork-join nested inside a chunk).
 final class WorkerPool: @unchecked Sendable {
@@ -66,23 +66,25 @@ final class WorkerPool: @unchecked Sendable {
         pthread_cond_init(condition, nil)
     }
 
-    /// Runs `run(context, c)` for `c` in `0 ..< chunks` and returns when all are done. Chunks are
-    /// claimed dynamically by the calling thread and up to `chunks − 1` workers, so a worker that
-    /// is slow to start (parked, or descheduled by another process on a busy machine) leaves its
-    /// chunk to the caller instead of stalling it. Returns false without running anything when
-    /// the pool is disabled or busy, or `chunks` is out of range.
-    func tryRun(chunks: Int, context: UnsafeRawPointer, _ run: @convention(c) (UnsafeRawPointer, Int) -> Void) -> Bool {
-        guard WorkerPool.enabled, chunks >= 2, chunks - 1 <= WorkerPool.maximumWorkers,
+    /// Runs `run(context, c)` for `c` in `0 ..< chunks` on `threads` threads (the caller and
+    /// `threads − 1` workers) and returns when all are done. Chunks are claimed dynamically, so a
+    /// worker that is slow to start (parked, or descheduled by another process on a busy machine)
+    /// leaves its chunks to the others instead of stalling the join; with more chunks than threads
+    /// the faster threads take more of them. Returns false without running anything when the pool
+    /// is disabled or busy, or `chunks` or `threads` is out of range.
+    func tryRun(chunks: Int, threads: Int, context: UnsafeRawPointer,
+                _ run: @convention(c) (UnsafeRawPointer, Int) -> Void) -> Bool {
+        guard WorkerPool.enabled, threads >= 2, threads <= chunks, chunks <= 255, threads - 1 <= WorkerPool.maximumWorkers,
               busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
-        while workers.count < chunks - 1 { startWorker(index: workers.count + 1) }
+        while workers.count < threads - 1 { startWorker(index: workers.count + 1) }
         do {
             job = (run, context)
             generation = (generation &+ 1) & ((1 << 40) - 1)
             done.store(0, ordering: .relaxed)
             state.store(generation << 16 | chunks << 8, ordering: .sequentiallyConsistent)
             var anyAsleep = false
-            for w in 0..<(chunks - 1) {
+            for w in 0..<(threads - 1) {
                 workers[w].ticket.store(generation, ordering: .sequentiallyConsistent)
                 if workers[w].sleeping.load(ordering: .sequentiallyConsistent) { anyAsleep = true }
             }

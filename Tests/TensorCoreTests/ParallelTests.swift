@@ -32,6 +32,35 @@ import Testing
         }
     }
 
+    /// `chunksPerThread`: every item exactly once, ranges that start on the granularity, no more
+    /// than `threads · chunksPerThread` of them, and more than `threads` when there is room.
+    @Test func severalChunksPerThreadCoverEveryItemOnce() {
+        for threads in [1, 2, 3] {
+            for perThread in [1, 2, 4, 300] {
+                for count in [1, 7, 64, 1000, 4099] {
+                    for granularity in [1, 4, 12] {
+                        let hits = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
+                        hits.initialize(repeating: 0)
+                        defer { hits.deallocate() }
+                        let ranges = Mutex<[Range<Int>]>([])
+                        let h = SendablePointer(hits)
+                        Parallel.forEachChunk(count: count, threads: threads, granularity: granularity, minimumWork: 0,
+                                              chunksPerThread: perThread) { range in
+                            ranges.withLock { $0.append(range) }
+                            for i in range { h.base[i] += 1 }
+                        }
+                        let all = ranges.withLock { $0 }
+                        let units = (count + granularity - 1) / granularity
+                        let expected = threads == 1 || units == 1 ? 1 : min(min(threads, units) * perThread, units, 255)
+                        #expect(hits.allSatisfy { $0 == 1 }, "threads \(threads) × \(perThread), count \(count)")
+                        #expect(all.allSatisfy { $0.lowerBound % granularity == 0 })
+                        #expect(all.count == expected, "threads \(threads) × \(perThread), count \(count), g \(granularity)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func nestedAndConcurrentForkJoinsComplete() {
         let failures = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: 8) { i in

@@ -113,6 +113,11 @@ public struct BitPackedKernel: LinearKernel {
     /// Rows per thread chunk are multiples of this: whole tiles of 4 rows (the C kernels rely on it).
     private static let rowGranularity = 4
 
+    /// Row ranges per thread of an Int8 product, claimed as the threads finish: with one range per
+    /// thread, the caller of a 2-thread prefill product waited ≈ 10 % of the product's time for the
+    /// other half (a late or slower thread); smaller ranges let the faster thread take more.
+    static let int8ChunksPerThread = 4
+
     /// Exact `y = W·x` in Int32 (no scale), each row's `Σx` computed once for the SIMD variants' `+1` correction.
     public func apply(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
@@ -129,13 +134,14 @@ public struct BitPackedKernel: LinearKernel {
         let packed = self.packed, threads = context.threads
         // Per-row sums in the calling thread's scratch (reused, see `ThreadScratch`).
         let sums = ThreadScratch.buffer(.output, of: Int32.self, count: batch)
-        for b in 0..<batch { sums[b] = tk_bitpacked_sum_i8(x.baseAddress! + b &* n, n) }
+        let rowSum = variant.rowSumFunction
+        for b in 0..<batch { sums[b] = rowSum(x.baseAddress! + b &* n, n) }
         let sumsPointer = SendableConstPointer(UnsafePointer(sums))
         let ys = SendablePointer(y)
         withPaddedRows(x, batch: batch, n: n, p: p) { xs, xStride in
             let xp = SendableConstPointer(xs)
             Parallel.forEachChunk(count: m, threads: threads, granularity: Self.rowGranularity,
-                                  costPerItem: n &* batch) { rows in
+                                  costPerItem: n &* batch, chunksPerThread: Self.int8ChunksPerThread) { rows in
                 var args = tk_bitpacked_i8_args(
                     weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),
                     row_bytes: packed.rowBytes, groups: packed.groups, half: packed.hasHalfGroup ? 1 : 0, rows: m,
@@ -234,7 +240,7 @@ extension BitPackedKernel {
         let scratchBytes = tk_bitpacked_gemm_scratch_bytes(packed.groups, half)
         let xp = SendableConstPointer(UnsafePointer(xPacked)), ys = SendablePointer(y)
         Parallel.forEachChunk(count: m, threads: threads, granularity: Self.batchedRowGranularity,
-                              costPerItem: n &* batch) { rows in
+                              costPerItem: n &* batch, chunksPerThread: Self.int8ChunksPerThread) { rows in
             let scratch = ThreadScratch.buffer(.work0, byteCount: scratchBytes)
             var args = tk_bitpacked_gemm_args(
                 weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),

@@ -38,6 +38,16 @@ public enum BitPackedVariant: String, KernelVariant {
         }
     }
 
+    /// `Σ x` of one Int8 activation row (wrapping Int32), which the Int8 kernels subtract once
+    /// per row (they multiply unsigned codes `w + 1`). The same value in every variant.
+    var rowSumFunction: @convention(c) (UnsafePointer<Int8>?, Int) -> Int32 {
+        switch self {
+        case .portable: return tk_sum_i8_portable
+        case .avx2: return tk_sum_i8_avx2
+        case .avx512vnni, .amx: return tk_sum_i8_avx512
+        }
+    }
+
     /// The Float entry point.
     var floatFunction: @convention(c) (UnsafePointer<tk_bitpacked_f32_args>?) -> Void {
         switch self {

@@ -19,5 +19,6 @@
 #include "fileops.h"
 #include "lowrank.h"
 #include "elementwise.h"
+#include "rowsum.h"
 
 #endif
