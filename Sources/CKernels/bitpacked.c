@@ -39,12 +39,6 @@ TK_INLINE bp_row bp_row_at(const uint8_t *weights, size_t row_bytes, size_t grou
     return row;
 }
 
-int32_t tk_bitpacked_sum_i8(const int8_t *x, size_t n) {
-    uint32_t s = 0;
-    for (size_t i = 0; i < n; i++) s += (uint32_t)(int32_t)x[i];
-    return (int32_t)s;
-}
-
 // ---------------------------------------------------------------------------------------
 // Portable: decode one group to Int8 weights, then plain dot products for up to 8 rows of x.
 

@@ -71,8 +71,7 @@ void tk_bitpacked_f32_avx2(const tk_bitpacked_f32_args *args);
 void tk_bitpacked_i8_avx512vnni(const tk_bitpacked_i8_args *args);
 void tk_bitpacked_f32_avx512vnni(const tk_bitpacked_f32_args *args);
 
-/// Σ x[i] for i < n, wrapping in 32 bits (the exact sum whenever it fits in Int32).
-int32_t tk_bitpacked_sum_i8(const int8_t *x, size_t n);
+// Σ x per activation row, which the SIMD variants subtract: tk_sum_i8_* in rowsum.h.
 
 // ---------------------------------------------------------------------------------------
 // The batched Int8 product of the `avx512vnni` variant (bitpacked_gemm.c), for batches of
