@@ -1,6 +1,7 @@
 // Per-row element-wise loops of the layers (see include/elementwise.h). Only the innermost
 // loops live here; rows, threads and buffers are Swift's.
 #include "elementwise.h"
+#include "quantize.h"
 
 #include <math.h>
 
@@ -195,3 +196,46 @@ void tk_relu2_gate_dequantize_avx512(const int32_t *accg, const int32_t *accu, i
     tk_relu2_gate_dequantize_portable(accg, accu, n, fg, fu, out);
 }
 #endif
+
+// ---------------------------------------------------------------- fused row pipelines
+
+// Each variant calls that variant's own row functions (the very code the separate passes run,
+// quantization from quantize.c) one after the other on one row buffer: the arithmetic and its
+// order are unchanged, only the intermediate row no longer travels through a rows × width buffer
+// between passes. A caller reusing `row` for every row it processes keeps it in L1/L2.
+
+float tk_relu2_gate_rmsnorm_quantize_row_portable(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu,
+                                                  const float *gamma, float epsilon, float *row, int8_t *q) {
+    tk_relu2_gate_dequantize_portable(accg, accu, n, fg, fu, row);
+    tk_rmsnorm_row_portable(row, gamma, n, epsilon, row);
+    return tk_quantize_row_portable(row, n, q);
+}
+
+float tk_relu2_gate_rmsnorm_quantize_row_avx2(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu,
+                                              const float *gamma, float epsilon, float *row, int8_t *q) {
+    tk_relu2_gate_dequantize_avx2(accg, accu, n, fg, fu, row);
+    tk_rmsnorm_row_avx2(row, gamma, n, epsilon, row);
+    return tk_quantize_row_avx2(row, n, q);
+}
+
+float tk_relu2_gate_rmsnorm_quantize_row_avx512(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu,
+                                                const float *gamma, float epsilon, float *row, int8_t *q) {
+    tk_relu2_gate_dequantize_avx512(accg, accu, n, fg, fu, row);
+    tk_rmsnorm_row_avx512(row, gamma, n, epsilon, row);
+    return tk_quantize_row_avx512(row, n, q);
+}
+
+float tk_rmsnorm_quantize_row_portable(const float *x, const float *gamma, int64_t n, float epsilon, float *row, int8_t *q) {
+    tk_rmsnorm_row_portable(x, gamma, n, epsilon, row);
+    return tk_quantize_row_portable(row, n, q);
+}
+
+float tk_rmsnorm_quantize_row_avx2(const float *x, const float *gamma, int64_t n, float epsilon, float *row, int8_t *q) {
+    tk_rmsnorm_row_avx2(x, gamma, n, epsilon, row);
+    return tk_quantize_row_avx2(row, n, q);
+}
+
+float tk_rmsnorm_quantize_row_avx512(const float *x, const float *gamma, int64_t n, float epsilon, float *row, int8_t *q) {
+    tk_rmsnorm_row_avx512(x, gamma, n, epsilon, row);
+    return tk_quantize_row_avx512(row, n, q);
+}

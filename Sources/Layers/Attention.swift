@@ -143,8 +143,41 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
             queries: UnsafePointer(q.baseAddress!), count: rows, heads: heads, kvHeads: kvHeads, headDimension: d,
             keys: UnsafePointer(cache.keys.baseAddress!), values: UnsafePointer(cache.values.baseAddress!),
             keyStride: cache.capacity, startPosition: start, threads: threads, scratch: scratch, into: a.baseAddress!)
-        if let norm = subNorm { norm(UnsafeBufferPointer(a), rows: rows, into: a, threads: threads) }
-        try oProj(UnsafeBufferPointer(a), rows: rows, into: y)
+        try outputProjection(a, rows: rows, into: y)
+    }
+
+    /// `o_proj(subNorm?(a))` for `rows` rows of attention output `a` (`rows × heads·headDimension`,
+    /// overwritten by the normalized rows when there is a sub-norm).
+    ///
+    /// With a sub-norm and an `o_proj` without correction (BitNet b1.58), each row is normalized
+    /// and quantized for `o_proj` by one C call (`VectorKernelVariant.rmsNormQuantize`) while it
+    /// is in cache, instead of a norm pass and a quantization pass over all rows; the row
+    /// functions are those of the two passes, so the bits are the same. A correction needs the
+    /// normalized Floats of every row as its input, so it keeps the two passes.
+    private func outputProjection(_ a: UnsafeMutableBufferPointer<Float>, rows: Int,
+                                  into y: UnsafeMutableBufferPointer<Float>) throws {
+        guard let norm = subNorm, oProj.correction == nil, rows > 0 else {
+            if let norm = subNorm { norm(UnsafeBufferPointer(a), rows: rows, into: a, threads: threads) }
+            try oProj(UnsafeBufferPointer(a), rows: rows, into: y)
+            return
+        }
+        let width = heads * headDimension
+        precondition(a.count >= rows * width && norm.dimensions == width)
+        // The Int8 and scale slots of the q/k/v projections are dead by now.
+        let qa = workspace.quantized(count: rows * width), sa = workspace.scales(count: rows)
+        let x = SendablePointer(a), q = SendablePointer(qa), s = SendablePointer(sa)
+        let f = LayerKernels.rmsNormQuantize, eps = norm.epsilon
+        norm.weight.withUnsafeBufferPointer { gb in
+            let gamma = SendableConstPointer(gb)
+            Parallel.forEachChunk(count: rows, threads: threads, costPerItem: width, minimumWork: 1 << 15) { range in
+                for r in range {
+                    // In place, as the separate norm pass: `a` then holds what o_proj's input would have been.
+                    let row = x.base + r * width
+                    s.base[r] = f(row, gamma.base, Int64(width), eps, row, q.base + r * width)
+                }
+            }
+        }
+        try oProj.applyQuantized(UnsafeBufferPointer(qa), scales: UnsafeBufferPointer(sa), rows: rows, into: y)
     }
 
     /// Causal scaled dot-product attention over a key/value store, the core of the layer.
@@ -316,7 +349,6 @@ public final class GroupedQueryAttention: Module, AttentionBlock {
                 }
             }
         }
-        if let norm = subNorm { norm(UnsafeBufferPointer(a), rows: rows, into: a, threads: threads) }
-        try oProj(UnsafeBufferPointer(a), rows: rows, into: y)
+        try outputProjection(a, rows: rows, into: y)
     }
 }

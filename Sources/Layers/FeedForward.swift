@@ -83,6 +83,11 @@ public final class GatedFeedForward: Module, FeedForwardBlock {
         let gate = workspace.floats(.gate, count: rows * inter)
         let up = workspace.floats(.up, count: rows * inter)
         if activation == .reluSquared && gateProj.correction == nil && upProj.correction == nil {
+            if let norm = subNorm, downProj.correction == nil {
+                try fusedReluSquaredGateNormQuantize(UnsafeBufferPointer(qx), scales: qs, rows: rows, norm: norm,
+                                                     scratch: up, rowScratch: gate, into: y)
+                return
+            }
             try fusedReluSquaredGate(UnsafeBufferPointer(qx), scales: UnsafeBufferPointer(qs), rows: rows,
                                      scratch: up, into: gate)
         } else {
@@ -105,6 +110,48 @@ public final class GatedFeedForward: Module, FeedForwardBlock {
         }
         if let norm = subNorm { norm(UnsafeBufferPointer(gate), rows: rows, into: gate, threads: threads) }
         try downProj(UnsafeBufferPointer(gate), rows: rows, into: y)
+    }
+
+    /// The whole block for ReLU² gate and up projections without corrections, a sub-norm, and a
+    /// `down_proj` without one (BitNet b1.58's MLP): the two Int32 products as in
+    /// ``fusedReluSquaredGate(_:scales:rows:scratch:into:)``, then per row one C call
+    /// (`VectorKernelVariant.relu2GateNormQuantize`) dequantizes and gates, normalizes and
+    /// quantizes for `down_proj`, whose integer product follows. The Float row lives in one
+    /// scratch row per concurrent chunk (`rowScratch`, the otherwise unused gate slot), so it
+    /// stays in L1/L2 between the steps instead of three passes sweeping `rows × inter` Floats
+    /// through memory; the row functions are the ones the separate passes call, so the output
+    /// has the same bits as the unfused path.
+    ///
+    /// `scales` holds the input's activation scales and is overwritten, row by row, with those of
+    /// `down_proj`'s input (each row reads its own scale before writing it).
+    private func fusedReluSquaredGateNormQuantize(_ qx: UnsafeBufferPointer<Int8>, scales qs: UnsafeMutableBufferPointer<Float>,
+                                                  rows: Int, norm: RMSNorm, scratch: UnsafeMutableBufferPointer<Float>,
+                                                  rowScratch: UnsafeMutableBufferPointer<Float>,
+                                                  into y: UnsafeMutableBufferPointer<Float>) throws {
+        let inter = gateProj.outFeatures
+        let chunks = Parallel.maximumChunks(count: rows, threads: threads)
+        precondition((rows == 0 || rowScratch.count >= chunks * inter) && norm.dimensions == inter)
+        try scratch.withMemoryRebound(to: Int32.self) { accG in
+            let accU = workspace.accumulators(count: rows * inter)
+            let wg = try gateProj.integerProduct(qx, rows: rows, into: accG)
+            let wu = try upProj.integerProduct(qx, rows: rows, into: accU)
+            // qx is dead from here on: the Int8 slot may grow (and move) for down_proj's wider input.
+            let qd = workspace.quantized(count: rows * inter)
+            let ag = SendableConstPointer(UnsafeBufferPointer(accG)), au = SendableConstPointer(UnsafeBufferPointer(accU))
+            let s = SendablePointer(qs), q = SendablePointer(qd), buf = SendablePointer(rowScratch)
+            let f = LayerKernels.relu2GateNormQuantize, eps = norm.epsilon
+            norm.weight.withUnsafeBufferPointer { gb in
+                let gamma = SendableConstPointer(gb)
+                Parallel.forEachIndexedChunk(count: rows, threads: threads, costPerItem: inter, minimumWork: 1 << 16) { chunk, range in
+                    let row = buf.base + chunk * inter
+                    for r in range {
+                        let o = r * inter, a = s.base[r]
+                        s.base[r] = f(ag.base + o, au.base + o, Int64(inter), wg / a, wu / a, gamma.base, eps, row, q.base + o)
+                    }
+                }
+            }
+            try downProj.applyQuantized(UnsafeBufferPointer(qd), scales: UnsafeBufferPointer(qs), rows: rows, into: y)
+        }
     }
 
     /// `max(gate, 0)² · up` for ReLU² projections without corrections: the two products stay Int32

@@ -114,6 +114,43 @@ public enum VectorKernelVariant: String, KernelVariant {
         case .avx512: return tk_relu2_gate_avx512
         }
     }
+
+    /// The C signature of ``relu2GateNormQuantize``: gate and up Int32 rows, width, their two
+    /// dequantization factors, the norm's gains and ε, a row of Float scratch, the Int8 output;
+    /// returns the activation scale.
+    public typealias GateNormQuantizeRow = @convention(c) (UnsafePointer<Int32>?, UnsafePointer<Int32>?, Int64, Float, Float,
+                                                           UnsafePointer<Float>?, Float, UnsafeMutablePointer<Float>?,
+                                                           UnsafeMutablePointer<Int8>?) -> Float
+
+    /// BitNet's feed-forward between its products, one row: ``relu2GateDequantize`` into the
+    /// scratch row, ``rmsNormRow`` in place on it (the sub-norm), ``quantizeRow`` of it into the
+    /// Int8 output; returns that row's activation scale (NaN, with zeros, for a non-finite row).
+    /// Each variant calls its own three row functions in sequence: the same bits as the three
+    /// passes, with the intermediate row in a reusable (cache-resident) scratch row instead of
+    /// `rows × width` buffers.
+    public var relu2GateNormQuantize: GateNormQuantizeRow {
+        switch self {
+        case .portable: return tk_relu2_gate_rmsnorm_quantize_row_portable
+        case .avx2: return tk_relu2_gate_rmsnorm_quantize_row_avx2
+        case .avx512: return tk_relu2_gate_rmsnorm_quantize_row_avx512
+        }
+    }
+
+    /// The C signature of ``rmsNormQuantize``: input row, gains, width, ε, a Float row for the
+    /// normalized values (may be the input), the Int8 output; returns the activation scale.
+    public typealias NormQuantizeRow = @convention(c) (UnsafePointer<Float>?, UnsafePointer<Float>?, Int64, Float,
+                                                       UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Int8>?) -> Float
+
+    /// RMSNorm then Int8 quantization of one row: ``rmsNormRow`` into the Float row (which may be
+    /// the input), then ``quantizeRow`` of it; returns the activation scale (NaN, with zeros, for
+    /// a non-finite row). The same bits as the two passes in every variant.
+    public var rmsNormQuantize: NormQuantizeRow {
+        switch self {
+        case .portable: return tk_rmsnorm_quantize_row_portable
+        case .avx2: return tk_rmsnorm_quantize_row_avx2
+        case .avx512: return tk_rmsnorm_quantize_row_avx512
+        }
+    }
 }
 
 /// The C implementations of the quantized LM head GEMVs (exact Int8, 4-bit grouped).
@@ -189,6 +226,8 @@ enum LayerKernels {
     static let rmsNormRow = vector.rmsNormRow
     static let relu2Gate = vector.relu2Gate
     static let relu2GateDequantize = vector.relu2GateDequantize
+    static let relu2GateNormQuantize = vector.relu2GateNormQuantize
+    static let rmsNormQuantize = vector.rmsNormQuantize
 
     /// `ActivationQuantizer.quantize` with the C row loop, rows split over `threads` threads
     /// (a 128-token prefill quantizes ~56 M activations; the Swift loop spends ~0.3 s on it).

@@ -4,7 +4,8 @@
 #include <stdint.h>
 
 // The layers' per-row element-wise loops around the ternary products: dequantizing a product's
-// Int32 results, RMSNorm, and BitNet's ReLU² gate. One row per call; each function exists in ISA
+// Int32 results, RMSNorm, BitNet's ReLU² gate, and row pipelines of these ending in the next
+// product's Int8 quantization. One row per call; each function exists in ISA
 // variants that Swift picks at run time (Layers' VectorKernelVariant). A row's result depends
 // only on that row, never on how many rows a caller processes or on threads.
 
@@ -35,5 +36,26 @@ void tk_relu2_gate_avx512(float *g, const float *u, int64_t n);
 void tk_relu2_gate_dequantize_portable(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu, float *out);
 void tk_relu2_gate_dequantize_avx2(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu, float *out);
 void tk_relu2_gate_dequantize_avx512(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu, float *out);
+
+/// BitNet's feed-forward between its products, one row: tk_relu2_gate_dequantize (gate and up
+/// Int32 rows → the gated Float row in `row`), then tk_rmsnorm_row in place on `row` (the
+/// sub-norm: gains `gamma`, ε), then tk_quantize_row of `row` into `q` (n Int8 values); returns
+/// the activation scale (NaN, with q all zero, for a non-finite row). Each variant calls that
+/// variant's three row functions in sequence, so the same bits as the three passes. `row` is n
+/// Floats of scratch (its final contents are the normalized row); reused for every row of a
+/// thread, it stays in cache where a rows × n buffer between passes would not.
+float tk_relu2_gate_rmsnorm_quantize_row_portable(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu,
+                                                  const float *gamma, float epsilon, float *row, int8_t *q);
+float tk_relu2_gate_rmsnorm_quantize_row_avx2(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu,
+                                              const float *gamma, float epsilon, float *row, int8_t *q);
+float tk_relu2_gate_rmsnorm_quantize_row_avx512(const int32_t *accg, const int32_t *accu, int64_t n, float fg, float fu,
+                                                const float *gamma, float epsilon, float *row, int8_t *q);
+
+/// RMSNorm then Int8 quantization of one row: tk_rmsnorm_row (x → row; `row` may be x) then
+/// tk_quantize_row (row → q); returns the activation scale (NaN, with q all zero, for a
+/// non-finite row). The same bits as the two passes, each variant calling its own row functions.
+float tk_rmsnorm_quantize_row_portable(const float *x, const float *gamma, int64_t n, float epsilon, float *row, int8_t *q);
+float tk_rmsnorm_quantize_row_avx2(const float *x, const float *gamma, int64_t n, float epsilon, float *row, int8_t *q);
+float tk_rmsnorm_quantize_row_avx512(const float *x, const float *gamma, int64_t n, float epsilon, float *row, int8_t *q);
 
 #endif
