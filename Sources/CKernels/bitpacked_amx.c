@@ -25,7 +25,7 @@ static BP_PACK_TARGET void bp_amx_pack_x_avx512(const int8_t *x, size_t x_stride
     const size_t tiles = (batch + 15) / 16;
     for (size_t bt = 0; bt < tiles; bt++) {
         const size_t rows = batch - 16 * bt < 16 ? batch - 16 * bt : 16;
-        bp_pack_tile16(x + 16 * bt * x_stride, x_stride, rows, in, padded_in, 0, (uint8_t *)dst + 16 * padded_in * bt, NULL);
+        bp_pack_tile16(x + 16 * bt * x_stride, x_stride, rows, in, padded_in, (uint8_t *)dst + 16 * padded_in * bt);
     }
 }
 #endif

@@ -1,9 +1,9 @@
-// Packing activations into the VNNI layout shared by the AMX B tiles (bitpacked_amx.c) and the
-// batched avx512vnni kernel (bitpacked_gemm.c). Private to CKernels; included by those two files.
+// Packing activations into the VNNI layout of the AMX B tiles (bitpacked_amx.c). Private to
+// CKernels; included by that file.
 //
 // One tile of 16 activation rows becomes, for each 64-input chunk c, 1024 bytes at out + 1024 c:
-// byte 64 k + 4 n + i = x[n][64 c + 4 k + i] ^ bias (k, n < 16, i < 4). Rows ≥ `rows` and inputs
-// ≥ `in` are stored as 0 ^ bias; nothing past row n's `in` bytes is read. In registers that is a
+// byte 64 k + 4 n + i = x[n][64 c + 4 k + i] (k, n < 16, i < 4). Rows ≥ `rows` and inputs
+// ≥ `in` are stored as 0; nothing past row n's `in` bytes is read. In registers that is a
 // 16 × 16 transpose of 32-bit lanes per chunk: 16 masked row loads, 64 shuffles, 16 stores.
 #ifndef CKERNELS_BITPACKED_PACK_H
 #define CKERNELS_BITPACKED_PACK_H
@@ -28,21 +28,16 @@ static inline __attribute__((always_inline)) BP_PACK_TARGET void bp_pack_lanes(
     *o3 = _mm512_shuffle_i32x4(v1, v3, 0xDD);
 }
 
-/// Packs one tile (see above). With `sums`, also stores sums[n] = Σ of row n's 4 · padded_in/4
-/// packed bytes read as unsigned (for bias 0x80: Σ (x + 128), padding counting 128), modulo 2^32.
+/// Packs one tile (see above).
 static inline __attribute__((always_inline)) BP_PACK_TARGET void bp_pack_tile16(
-    const int8_t *x, size_t x_stride, size_t rows, size_t in, size_t padded_in, uint8_t bias, uint8_t *out,
-    uint32_t *sums)
+    const int8_t *x, size_t x_stride, size_t rows, size_t in, size_t padded_in, uint8_t *out)
 {
-    const __m512i vbias = _mm512_set1_epi8((char)bias), ones = _mm512_set1_epi8(1);
-    __m512i acc = _mm512_setzero_si512();
     for (size_t c = 0; 64 * c < padded_in; c++) {
         const size_t left = in > 64 * c ? in - 64 * c : 0;
         const __mmask64 m = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
         __m512i r[16];
         for (size_t n = 0; n < 16; n++)
-            r[n] = _mm512_xor_si512(n < rows ? _mm512_maskz_loadu_epi8(m, x + n * x_stride + 64 * c) : _mm512_setzero_si512(),
-                                    vbias);
+            r[n] = n < rows ? _mm512_maskz_loadu_epi8(m, x + n * x_stride + 64 * c) : _mm512_setzero_si512();
         // Pairs of rows interleaved by 32-bit lanes, then by 64-bit lanes: u[4q + j] holds, in each
         // 128-bit lane L, column 4L + j of rows 4q ..< 4q + 4.
         __m512i u[16];
@@ -62,17 +57,8 @@ static inline __attribute__((always_inline)) BP_PACK_TARGET void bp_pack_tile16(
             _mm512_storeu_si512((void *)(o + 64 * (4 + j)), k1);
             _mm512_storeu_si512((void *)(o + 64 * (8 + j)), k2);
             _mm512_storeu_si512((void *)(o + 64 * (12 + j)), k3);
-            if (sums) {
-                // Lane n of every output row holds 4 bytes of activation row n: vpdpbusd with
-                // all-ones adds them up per row, exactly.
-                acc = _mm512_dpbusd_epi32(acc, k0, ones);
-                acc = _mm512_dpbusd_epi32(acc, k1, ones);
-                acc = _mm512_dpbusd_epi32(acc, k2, ones);
-                acc = _mm512_dpbusd_epi32(acc, k3, ones);
-            }
         }
     }
-    if (sums) _mm512_storeu_si512((void *)sums, acc);
 }
 
 #endif

@@ -1,7 +1,4 @@
 import CKernels
-#if canImport(Glibc)
-import Glibc
-#endif
 import TensorCore
 
 /// A `bitpacked` kernel: the weights in `PackedTernaryMatrix` layout plus the chosen C variant.
@@ -40,28 +37,6 @@ public struct BitPackedKernel: LinearKernel {
     /// amx --variant avx512vnni --backends bitpacked --batch 8 --batch 16 --batch 32 ...`.
     public static let amxMinimumBatch = 16
 
-    /// The smallest batch (activation rows) the `avx512vnni` variant's Int8 path runs the batched
-    /// kernel (`tk_bitpacked_i8_avx512vnni_gemm`: weights unpacked per thread, activations packed
-    /// once in the VNNI layout, 12 rows × 32 activation rows per micro-kernel); smaller batches
-    /// run the 4 × 4 register-tile kernel. Also used by the `amx` variant below its tile threshold.
-    /// One tile of the packed activations holds 16 rows.
-    public static let vnniBatchedMinimumBatch = 16
-
-    /// The batched kernel also needs `batch · paddedInFeatures` (the activation bytes) to reach
-    /// this: the L2 cache of one core (``level2CacheBytes``; 1 MiB on the AMD Zen 4 hosts, 2 MiB on
-    /// Sapphire Rapids). Measured on Zen 4 (docs/performance/bitpacked.md): where the activations
-    /// fit in L2 the 4 × 4 kernel runs at ≈ 85–90 % of `vpdpbusd`'s peak and the batched one is no
-    /// faster (0.7× at batch 16, ≈ 1.0× at 128–256); beyond it the 4 × 4 kernel streams them
-    /// from L3 and the batched one is 1.13–1.43× faster.
-    public static let vnniBatchedMinimumActivationBytes = level2CacheBytes
-
-    /// The per-core L2 size the C library reports (`sysconf(_SC_LEVEL2_CACHE_SIZE)`), clamped to
-    /// 256 KiB … 8 MiB; 1 MiB where it reports nothing.
-    public static let level2CacheBytes: Int = {
-        let reported = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE))
-        return reported > 0 ? min(max(reported, 256 << 10), 8 << 20) : 1 << 20
-    }()
-
     /// How the Int8 path of the `amx` variant runs its tile product.
     enum TileMode: Sendable {
         /// Not the `amx` variant.
@@ -76,11 +51,6 @@ public struct BitPackedKernel: LinearKernel {
     let tileMode: TileMode
     /// The batch from which the `amx` variant uses tiles (``amxMinimumBatch`` unless a test chose).
     let tileMinimumBatch: Int
-    /// The batch from which the `avx512vnni` (and `amx`, below its tiles) Int8 path runs the
-    /// batched kernel (``vnniBatchedMinimumBatch`` unless a test chose).
-    let batchedMinimumBatch: Int
-    /// The activation bytes from which it does (``vnniBatchedMinimumActivationBytes`` unless a test chose).
-    let batchedMinimumActivationBytes: Int
 
     /// Packs `weights` for `variant`.
     /// - Throws: `.invalidArgument` when this CPU cannot run `variant`.
@@ -91,9 +61,7 @@ public struct BitPackedKernel: LinearKernel {
     /// For tests: with `forceEmulatedAMX`, the `amx` variant on the tile emulator (it then needs
     /// only what `avx512vnni` needs), using tiles from `amxMinimumBatch` activation rows on.
     init(weights: TernaryMatrix, context: ComputeContext, variant: BitPackedVariant, forceEmulatedAMX: Bool,
-         amxMinimumBatch: Int = BitPackedKernel.amxMinimumBatch,
-         vnniBatchedMinimumBatch: Int = BitPackedKernel.vnniBatchedMinimumBatch,
-         vnniBatchedMinimumActivationBytes: Int = BitPackedKernel.vnniBatchedMinimumActivationBytes) throws {
+         amxMinimumBatch: Int = BitPackedKernel.amxMinimumBatch) throws {
         let emulated = forceEmulatedAMX && variant == .amx
         let runnable = emulated ? BitPackedVariant.avx512vnni.isSupported : variant.isSupported
         guard runnable else {
@@ -106,8 +74,6 @@ public struct BitPackedKernel: LinearKernel {
         self.variant = variant
         self.tileMode = variant != .amx ? .none : emulated ? .emulated : .hardware
         self.tileMinimumBatch = max(1, amxMinimumBatch)
-        self.batchedMinimumBatch = max(1, vnniBatchedMinimumBatch)
-        self.batchedMinimumActivationBytes = max(0, vnniBatchedMinimumActivationBytes)
     }
 
     /// Rows per thread chunk are multiples of this: whole tiles of 4 rows (the C kernels rely on it).
@@ -123,10 +89,6 @@ public struct BitPackedKernel: LinearKernel {
         checkApply(xCount: x.count, yCount: y.count, batch: batch)
         if tileMode != .none && batch >= tileMinimumBatch {
             applyTiles(x, batch: batch, into: y)
-            return
-        }
-        if runsBatchedKernel(batch: batch) {
-            applyBatched(x, batch: batch, into: y)
             return
         }
         let n = inFeatures, m = outFeatures, p = packed.paddedInFeatures
@@ -206,48 +168,6 @@ extension BitPackedKernel {
                 x_tiles: xp.base, y: ys.base, y_stride: m,
                 scratch: UnsafeMutableRawPointer(scratchBase.base + chunk &* scratchBytes))
             function(&args)
-        }
-    }
-}
-
-extension BitPackedKernel {
-    /// Whether an Int8 product of `batch` activation rows runs the batched VNNI kernel
-    /// (`avx512vnni`, and `amx` below its tile threshold, from ``batchedMinimumBatch`` rows and
-    /// ``batchedMinimumActivationBytes`` activation bytes on).
-    func runsBatchedKernel(batch: Int) -> Bool {
-        let large = batch >= batchedMinimumBatch
-            && batch.multipliedReportingOverflow(by: packed.paddedInFeatures).partialValue >= batchedMinimumActivationBytes
-        switch variant {
-        case .avx512vnni: return large
-        case .amx: return large && (tileMode == .none || batch < tileMinimumBatch)
-        case .portable, .avx2: return false
-        }
-    }
-
-    /// Rows per micro-kernel block of the batched VNNI kernel: threads split rows in multiples of it.
-    private static let batchedRowGranularity = 12
-
-    /// The `avx512vnni` batched Int8 product: the activations packed once (VNNI layout, biased to
-    /// unsigned) in the calling thread's scratch and shared read-only; each thread unpacks its
-    /// rows' weights into its own scratch (``ThreadScratch``, so a steady state allocates nothing).
-    fileprivate func applyBatched(_ x: UnsafeBufferPointer<Int8>, batch: Int, into y: UnsafeMutableBufferPointer<Int32>) {
-        let n = inFeatures, m = outFeatures, p = packed.paddedInFeatures
-        let packed = self.packed, threads = context.threads
-        let half = packed.hasHalfGroup ? 1 : 0
-        let xBytes = tk_bitpacked_gemm_x_bytes(batch, p)
-        let xPacked = ThreadScratch.buffer(.input, byteCount: xBytes).bindMemory(to: UInt8.self, capacity: xBytes)
-        tk_bitpacked_gemm_pack_x(x.baseAddress!, n, n, batch, p, xPacked)
-        let scratchBytes = tk_bitpacked_gemm_scratch_bytes(packed.groups, half)
-        let xp = SendableConstPointer(UnsafePointer(xPacked)), ys = SendablePointer(y)
-        Parallel.forEachChunk(count: m, threads: threads, granularity: Self.batchedRowGranularity,
-                              costPerItem: n &* batch, chunksPerThread: Self.int8ChunksPerThread) { rows in
-            let scratch = ThreadScratch.buffer(.work0, byteCount: scratchBytes)
-            var args = tk_bitpacked_gemm_args(
-                weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),
-                row_bytes: packed.rowBytes, groups: packed.groups, half: half, rows: m,
-                row_begin: rows.lowerBound, row_end: rows.upperBound, batch: batch,
-                x_packed: xp.base, y: ys.base, y_stride: m, scratch: scratch)
-            tk_bitpacked_i8_avx512vnni_gemm(&args)
         }
     }
 }

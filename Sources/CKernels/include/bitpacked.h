@@ -73,46 +73,4 @@ void tk_bitpacked_f32_avx512vnni(const tk_bitpacked_f32_args *args);
 
 // Σ x per activation row, which the SIMD variants subtract: tk_sum_i8_* in rowsum.h.
 
-// ---------------------------------------------------------------------------------------
-// The batched Int8 product of the `avx512vnni` variant (bitpacked_gemm.c), for batches of
-// 16 activation rows and more (the threshold is chosen in Swift). vpdpbusd with the
-// activations as its unsigned register operand and the weights as its signed broadcast operand:
-//
-//   x: packed once per call by tk_bitpacked_gemm_pack_x into tiles of 16 activation rows, tile b
-//      at byte (16 · padded_in + 64) · b, inputs 4s ..< 4s + 4 of row 16b + n at byte 64s + 4n
-//      (the VNNI layout of the AMX B tiles), biased to unsigned: x + 128 (x ^ 0x80); after the
-//      16 rows, their 16 sums Σ (x + 128) over padded_in inputs (UInt32, wrapping).
-//   w: each thread unpacks its rows to byte codes c = w + 1 (0, 1, 2) in its scratch, blocks
-//      of up to 12 rows, inside a block [in/128][rows][128 inputs].
-//   y = Σ (x + 128) · c − Σ (x + 128) − 128 · (Σc − padded_in); exact modulo 2^32, so exact
-//   (|W·x| < 2^31).
-
-/// Arguments of tk_bitpacked_i8_avx512vnni_gemm. Rows row_begin ..< row_end of y are written
-/// (row_begin a multiple of 4; row_end a multiple of 4 or `rows`).
-typedef struct {
-    const uint8_t *weights;   ///< packed tiles of 4 rows (see above)
-    size_t row_bytes;         ///< 64 · groups + 32 · half
-    size_t groups;            ///< full 64-byte groups per row
-    size_t half;              ///< 1 when a 32-byte half group ends each row, else 0
-    size_t rows;              ///< all rows of the matrix (outFeatures)
-    size_t row_begin, row_end;
-    size_t batch;             ///< activation rows t = 0 ..< batch
-    const uint8_t *x_packed;  ///< tk_bitpacked_gemm_pack_x's output for this batch
-    int32_t *y;               ///< y[t · y_stride + o]
-    size_t y_stride;
-    void *scratch;            ///< tk_bitpacked_gemm_scratch_bytes(groups, half) bytes, 64-byte aligned, per thread
-} tk_bitpacked_gemm_args;
-
-/// Bytes of tk_bitpacked_gemm_pack_x's output: ⌈batch/16⌉ · (16 · padded_in + 64).
-size_t tk_bitpacked_gemm_x_bytes(size_t batch, size_t padded_in);
-/// Packs x[t · x_stride + i] (i < in, t < batch) as described above; inputs ≥ in and rows
-/// ≥ batch (up to the next multiple of 16) are stored as 0x80 (x = 0). padded_in = 256 · groups
-/// + 128 · half. Needs AVX-512 F/BW.
-void tk_bitpacked_gemm_pack_x(const int8_t *x, size_t x_stride, size_t in, size_t batch, size_t padded_in,
-                              uint8_t *dst);
-/// Per-thread scratch bytes of the kernel for a matrix with `groups` and `half`.
-size_t tk_bitpacked_gemm_scratch_bytes(size_t groups, size_t half);
-/// AVX-512 F/BW/VL + VNNI. Call only when the CPU has all four.
-void tk_bitpacked_i8_avx512vnni_gemm(const tk_bitpacked_gemm_args *args);
-
 #endif
