@@ -79,9 +79,12 @@ public struct BitPackedKernel: LinearKernel {
     /// Rows per thread chunk are multiples of this: whole tiles of 4 rows (the C kernels rely on it).
     private static let rowGranularity = 4
 
-    /// Row ranges per thread of an Int8 product, claimed as the threads finish: with one range per
-    /// thread, the caller of a 2-thread prefill product waited ≈ 10 % of the product's time for the
-    /// other half (a late or slower thread); smaller ranges let the faster thread take more.
+    /// Row ranges per thread of an Int8 product of several activation rows, claimed as the threads
+    /// finish, so that a late or slower thread takes fewer: with one range per thread the caller of
+    /// a 2-thread 128-token prefill waited for the other thread in ≈ 2 % of all samples, with four
+    /// ≈ 1.2 % (`perf record`, AMD Zen 5). One activation row (decode) keeps one range per thread:
+    /// its products stream weights from memory, and there the finer split measured 0.96–0.97× in
+    /// three alternated pairs (within the noise, but no gain either).
     static let int8ChunksPerThread = 4
 
     /// Exact `y = W·x` in Int32 (no scale), each row's `Σx` computed once for the SIMD variants' `+1` correction.
@@ -103,7 +106,7 @@ public struct BitPackedKernel: LinearKernel {
         withPaddedRows(x, batch: batch, n: n, p: p) { xs, xStride in
             let xp = SendableConstPointer(xs)
             Parallel.forEachChunk(count: m, threads: threads, granularity: Self.rowGranularity,
-                                  costPerItem: n &* batch, chunksPerThread: Self.int8ChunksPerThread) { rows in
+                                  costPerItem: n &* batch, chunksPerThread: batch > 1 ? Self.int8ChunksPerThread : 1) { rows in
                 var args = tk_bitpacked_i8_args(
                     weights: UnsafePointer(packed.bytes.assumingMemoryBound(to: UInt8.self)),
                     row_bytes: packed.rowBytes, groups: packed.groups, half: packed.hasHalfGroup ? 1 : 0, rows: m,
