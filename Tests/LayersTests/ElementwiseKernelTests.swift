@@ -125,12 +125,7 @@ import TensorCore
                 let x = (0..<(rows * hidden)).map { _ in g.nextSignedUnitFloat() }
                 var y = [Float](repeating: 0, count: rows * hidden)
                 try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { try ffn(xp, rows: rows, into: $0) } }
-                let gate = try ffn.gateProj(x), up = try ffn.upProj(x)
-                let h = zip(gate, up).map { gv, uv -> Float in
-                    let r = max(gv, 0)
-                    return r * r * uv
-                }
-                let expected = try ffn.downProj(ffn.subNorm!(h))
+                let expected = try ffn.reluSquaredReference(x)
                 #expect(y == expected, "\(backend) threads \(threads) corrected \(corrected)")
             }
         }

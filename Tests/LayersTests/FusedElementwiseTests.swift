@@ -152,12 +152,7 @@ import TensorCore
                     let x = Self.input(rows: rows, width: hidden, using: &g)
                     var y = [Float](repeating: 0, count: rows * hidden)
                     try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { try ffn(xp, rows: rows, into: $0) } }
-                    let gate = try ffn.gateProj(x), up = try ffn.upProj(x)
-                    let h = zip(gate, up).map { gv, uv -> Float in
-                        let r = max(gv, 0)
-                        return r * r * uv
-                    }
-                    let expected = try ffn.downProj(ffn.subNorm.map { $0(h) } ?? h)
+                    let expected = try ffn.reluSquaredReference(x)
                     #expect(Self.bits(y) == Self.bits(expected),
                             "threads \(threads) subNorm \(subNorm) correction \(corrected) rows \(rows)")
                 }
