@@ -80,9 +80,10 @@ public struct BitPackedKernel: LinearKernel {
     private static let rowGranularity = 4
 
     /// Row ranges per thread of an Int8 product of several activation rows, claimed as the threads
-    /// finish, so that a late or slower thread takes fewer: with one range per thread the caller of
-    /// a 2-thread 128-token prefill waited for the other thread in ≈ 2 % of all samples, with four
-    /// ≈ 1.2 % (`perf record`, AMD Zen 5). One activation row (decode) keeps one range per thread:
+    /// finish, so that a late or slower thread takes fewer: in a 2-thread 128-token prefill the
+    /// pool's waiting (the caller's spin at the join and the worker's polling) took ≈ 2 % of all
+    /// samples with one range per thread, ≈ 1.2 % with four (`perf record`, one profile each, AMD
+    /// Zen 5; too small to resolve end to end). One activation row (decode) keeps one range per thread:
     /// its products stream weights from memory, and there the finer split measured 0.96–0.97× in
     /// three alternated pairs (within the noise, but no gain either).
     static let int8ChunksPerThread = 4
