@@ -56,9 +56,10 @@ public enum Parallel {
         return max(1, min(max(1, threads), (count + g - 1) / g))
     }
 
-    /// ``forEachChunk(count:threads:granularity:costPerItem:minimumWork:_:)`` that also passes
-    /// each range's chunk index (`0 ..< maximumChunks(...)`), so a caller can give every
-    /// concurrent chunk its own slice of preallocated scratch instead of allocating inside.
+    /// ``forEachChunk(count:threads:granularity:costPerItem:minimumWork:chunksPerThread:_:)`` with
+    /// one range per thread that also passes each range's chunk index (`0 ..< maximumChunks(...)`),
+    /// so a caller can give every concurrent chunk its own slice of preallocated scratch instead of
+    /// allocating inside.
     public static func forEachIndexedChunk(
         count: Int, threads: Int, granularity: Int = 1, costPerItem: Int = 1,
         minimumWork: Int = 1 << 16, _ body: (_ chunk: Int, _ range: Range<Int>) -> Void
