@@ -113,8 +113,8 @@ public final class GatedFeedForward: Module, FeedForwardBlock {
     }
 
     /// The whole block for ReLU² gate and up projections without corrections, a sub-norm, and a
-    /// `down_proj` without one (BitNet b1.58's MLP): the two Int32 products as in
-    /// ``fusedReluSquaredGate(_:scales:rows:scratch:into:)``, then per row one C call
+    /// `down_proj` without one (BitNet b1.58's MLP): the two Int32 products
+    /// (``gateAndUpProducts(_:rows:scratch:_:)``), then per row one C call
     /// (`VectorKernelVariant.relu2GateNormQuantize`) dequantizes and gates, normalizes and
     /// quantizes for `down_proj`, whose integer product follows. The Float row lives in one
     /// scratch row per concurrent chunk (`rowScratch`, the otherwise unused gate slot), so it
@@ -131,13 +131,9 @@ public final class GatedFeedForward: Module, FeedForwardBlock {
         let inter = gateProj.outFeatures
         let chunks = Parallel.maximumChunks(count: rows, threads: threads)
         precondition((rows == 0 || rowScratch.count >= chunks * inter) && norm.dimensions == inter)
-        try scratch.withMemoryRebound(to: Int32.self) { accG in
-            let accU = workspace.accumulators(count: rows * inter)
-            let wg = try gateProj.integerProduct(qx, rows: rows, into: accG)
-            let wu = try upProj.integerProduct(qx, rows: rows, into: accU)
+        try gateAndUpProducts(qx, rows: rows, scratch: scratch) { ag, au, wg, wu in
             // qx is dead from here on: the Int8 slot may grow (and move) for down_proj's wider input.
             let qd = workspace.quantized(count: rows * inter)
-            let ag = SendableConstPointer(UnsafeBufferPointer(accG)), au = SendableConstPointer(UnsafeBufferPointer(accU))
             let s = SendablePointer(qs), q = SendablePointer(qd), buf = SendablePointer(rowScratch)
             let f = LayerKernels.relu2GateNormQuantize, eps = norm.epsilon
             norm.weight.withUnsafeBufferPointer { gb in
@@ -154,18 +150,30 @@ public final class GatedFeedForward: Module, FeedForwardBlock {
         }
     }
 
-    /// `max(gate, 0)² · up` for ReLU² projections without corrections: the two products stay Int32
-    /// (the gate's in `scratch`, the up slot's memory, the up's in the workspace accumulators) and
-    /// one C pass dequantizes both and gates: the same bits as dequantizing each and then gating,
-    /// with one pass over two Int32 buffers instead of three over Int32 and Float ones.
-    private func fusedReluSquaredGate(_ qx: UnsafeBufferPointer<Int8>, scales qs: UnsafeBufferPointer<Float>, rows: Int,
-                                      scratch: UnsafeMutableBufferPointer<Float>, into gate: UnsafeMutableBufferPointer<Float>) throws {
+    /// The gate and up products of `qx` as exact Int32, handed to `body` with the two weight scales:
+    /// the gate's in `scratch` (the up slot's Float memory, reused), the up's in the workspace
+    /// accumulators. The start of both fused ReLU² paths.
+    private func gateAndUpProducts(
+        _ qx: UnsafeBufferPointer<Int8>, rows: Int, scratch: UnsafeMutableBufferPointer<Float>,
+        _ body: (_ gate: SendableConstPointer<Int32>, _ up: SendableConstPointer<Int32>, _ gateScale: Float, _ upScale: Float) throws -> Void
+    ) throws {
         let inter = gateProj.outFeatures
         try scratch.withMemoryRebound(to: Int32.self) { accG in
             let accU = workspace.accumulators(count: rows * inter)
             let wg = try gateProj.integerProduct(qx, rows: rows, into: accG)
             let wu = try upProj.integerProduct(qx, rows: rows, into: accU)
-            let ag = SendableConstPointer(UnsafeBufferPointer(accG)), au = SendableConstPointer(UnsafeBufferPointer(accU))
+            try body(SendableConstPointer(UnsafeBufferPointer(accG)), SendableConstPointer(UnsafeBufferPointer(accU)), wg, wu)
+        }
+    }
+
+    /// `max(gate, 0)² · up` for ReLU² projections without corrections: the two products stay Int32
+    /// (``gateAndUpProducts(_:rows:scratch:_:)``) and one C pass dequantizes both and gates: the
+    /// same bits as dequantizing each and then gating, with one pass over two Int32 buffers
+    /// instead of three over Int32 and Float ones.
+    private func fusedReluSquaredGate(_ qx: UnsafeBufferPointer<Int8>, scales qs: UnsafeBufferPointer<Float>, rows: Int,
+                                      scratch: UnsafeMutableBufferPointer<Float>, into gate: UnsafeMutableBufferPointer<Float>) throws {
+        let inter = gateProj.outFeatures
+        try gateAndUpProducts(qx, rows: rows, scratch: scratch) { ag, au, wg, wu in
             let s = SendableConstPointer(qs), out = SendablePointer(gate)
             let f = LayerKernels.relu2GateDequantize
             Parallel.forEachChunk(count: rows, threads: threads, costPerItem: inter, minimumWork: 1 << 16) { range in
