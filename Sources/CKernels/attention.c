@@ -323,66 +323,39 @@ static inline void tk_att_mix8_avx2(const float *const *pr, const int64_t *len, 
     for (int i = 0; i < mr; i++) _mm256_maskstore_ps(orow[i] + c0, mask, _mm256_mul_ps(acc[i], _mm256_set1_ps(inv[i])));
 }
 
+// Value mix of `mr` ∈ {4, 1} rows over all d columns: 16 columns at a time, then 8 (masked).
 __attribute__((target("avx2,fma")))
-void tk_attention_f32_avx2(const float *q, int64_t q_token_stride, float *out, int64_t out_token_stride,
-                           int64_t tokens, int64_t group, int64_t d, const float *k, const float *v,
-                           int64_t first_visible, float scale, float *scratch) {
-    const int64_t rows = tokens * group, longest = first_visible + tokens - 1;
-    const int64_t lpad = tk_att_round_up(longest, TK_ATT_KC_MAX);
-    float *kT = scratch, *S = scratch + d * TK_ATT_KC_MAX, *inv = S + rows * lpad;
-    const __m256 vs = _mm256_set1_ps(scale);
-    const float *qr[4];
-    float *sr[4], *orow[4];
-    const float *pr[4];
-    int64_t len[4];
-
-    // Scores: each packed key chunk is used by every row that sees any of it.
-    for (int64_t j0 = 0; j0 < longest; j0 += TK_A2_KC) {
-        int64_t n = longest - j0 < TK_A2_KC ? longest - j0 : TK_A2_KC;
-        tk_att_pack_avx2(k, d, j0, n, TK_A2_KC, kT);
-        int64_t r = 0;
-        for (; r + 4 <= rows; r += 4) {
-            if (j0 >= first_visible + (r + 3) / group) continue;
-            for (int i = 0; i < 4; i++) {
-                int64_t t = (r + i) / group, h = (r + i) % group;
-                qr[i] = q + t * q_token_stride + h * d;
-                sr[i] = S + (r + i) * lpad + j0;
-            }
-            tk_att_scores_avx2(qr, 4, kT, d, vs, sr);
-        }
-        for (; r < rows; r++) {
-            int64_t t = r / group, h = r % group;
-            if (j0 >= first_visible + t) continue;
-            qr[0] = q + t * q_token_stride + h * d;
-            sr[0] = S + r * lpad + j0;
-            tk_att_scores_avx2(qr, 1, kT, d, vs, sr);
-        }
-    }
-    for (int64_t r = 0; r < rows; r++) inv[r] = 1.0f / tk_att_softmax_avx2(S + r * lpad, first_visible + r / group);
-
-    // Value mix.
-    int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        for (int i = 0; i < 4; i++) {
-            int64_t t = (r + i) / group, h = (r + i) % group;
-            pr[i] = S + (r + i) * lpad;
-            len[i] = first_visible + t;
-            orow[i] = out + t * out_token_stride + h * d;
-        }
-        int64_t c = 0;
-        for (; c + 16 <= d; c += 16) tk_att_mix16_avx2(pr, len, 4, v, d, c, orow, inv + r);
-        for (; c < d; c += 8) tk_att_mix8_avx2(pr, len, 4, v, d, c, orow, inv + r);
-    }
-    for (; r < rows; r++) {
-        int64_t t = r / group, h = r % group;
-        pr[0] = S + r * lpad;
-        len[0] = first_visible + t;
-        orow[0] = out + t * out_token_stride + h * d;
-        int64_t c = 0;
-        for (; c + 16 <= d; c += 16) tk_att_mix16_avx2(pr, len, 1, v, d, c, orow, inv + r);
-        for (; c < d; c += 8) tk_att_mix8_avx2(pr, len, 1, v, d, c, orow, inv + r);
+static inline void tk_att_mix_rows_avx2(const float *const *pr, const int64_t *len, int mr, const float *v, int64_t d,
+                                        float *const *orow, const float *inv) {
+    int64_t c = 0;
+    if (mr == 4) {
+        for (; c + 16 <= d; c += 16) tk_att_mix16_avx2(pr, len, 4, v, d, c, orow, inv);
+        for (; c < d; c += 8) tk_att_mix8_avx2(pr, len, 4, v, d, c, orow, inv);
+    } else {
+        for (; c + 16 <= d; c += 16) tk_att_mix16_avx2(pr, len, 1, v, d, c, orow, inv);
+        for (; c < d; c += 8) tk_att_mix8_avx2(pr, len, 1, v, d, c, orow, inv);
     }
 }
+
+#define TK_ATT_NAME tk_attention_f32_avx2
+#define TK_ATT_TARGET __attribute__((target("avx2,fma")))
+#define TK_ATT_VEC __m256
+#define TK_ATT_SET1 _mm256_set1_ps
+#define TK_ATT_KC TK_A2_KC
+#define TK_ATT_SCORE_ROWS 4
+#define TK_ATT_SCORES tk_att_scores_avx2
+#define TK_ATT_SOFTMAX tk_att_softmax_avx2
+#define TK_ATT_MIX_ROWS tk_att_mix_rows_avx2
+#include "attention_driver.h"
+#undef TK_ATT_NAME
+#undef TK_ATT_TARGET
+#undef TK_ATT_VEC
+#undef TK_ATT_SET1
+#undef TK_ATT_KC
+#undef TK_ATT_SCORE_ROWS
+#undef TK_ATT_SCORES
+#undef TK_ATT_SOFTMAX
+#undef TK_ATT_MIX_ROWS
 
 // ---------------------------------------------------------------- AVX-512 F
 
@@ -533,69 +506,25 @@ static inline void tk_att_mix_rows_avx512(const float *const *pr, const int64_t 
     }
 }
 
-__attribute__((target("avx512f")))
-void tk_attention_f32_avx512(const float *q, int64_t q_token_stride, float *out, int64_t out_token_stride,
-                             int64_t tokens, int64_t group, int64_t d, const float *k, const float *v,
-                             int64_t first_visible, float scale, float *scratch) {
-    const int64_t rows = tokens * group, longest = first_visible + tokens - 1;
-    const int64_t lpad = tk_att_round_up(longest, TK_ATT_KC_MAX);
-    float *kT = scratch, *S = scratch + d * TK_ATT_KC_MAX, *inv = S + rows * lpad;
-    const __m512 vs = _mm512_set1_ps(scale);
-    const float *qr[8];
-    float *sr[8], *orow[4];
-    const float *pr[4];
-    int64_t len[4];
-
-    for (int64_t j0 = 0; j0 < longest; j0 += TK_A5_KC) {
-        int64_t n = longest - j0 < TK_A5_KC ? longest - j0 : TK_A5_KC;
-        tk_att_pack_avx2(k, d, j0, n, TK_A5_KC, kT);
-        int64_t r = 0;
-        for (; r + 8 <= rows; r += 8) {
-            if (j0 >= first_visible + (r + 7) / group) continue;
-            for (int i = 0; i < 8; i++) {
-                int64_t t = (r + i) / group, h = (r + i) % group;
-                qr[i] = q + t * q_token_stride + h * d;
-                sr[i] = S + (r + i) * lpad + j0;
-            }
-            tk_att_scores_avx512(qr, 8, kT, d, vs, sr);
-        }
-        for (; r + 4 <= rows; r += 4) {
-            if (j0 >= first_visible + (r + 3) / group) continue;
-            for (int i = 0; i < 4; i++) {
-                int64_t t = (r + i) / group, h = (r + i) % group;
-                qr[i] = q + t * q_token_stride + h * d;
-                sr[i] = S + (r + i) * lpad + j0;
-            }
-            tk_att_scores_avx512(qr, 4, kT, d, vs, sr);
-        }
-        for (; r < rows; r++) {
-            int64_t t = r / group, h = r % group;
-            if (j0 >= first_visible + t) continue;
-            qr[0] = q + t * q_token_stride + h * d;
-            sr[0] = S + r * lpad + j0;
-            tk_att_scores_avx512(qr, 1, kT, d, vs, sr);
-        }
-    }
-    for (int64_t r = 0; r < rows; r++) inv[r] = 1.0f / tk_att_softmax_avx512(S + r * lpad, first_visible + r / group);
-
-    int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        for (int i = 0; i < 4; i++) {
-            int64_t t = (r + i) / group, h = (r + i) % group;
-            pr[i] = S + (r + i) * lpad;
-            len[i] = first_visible + t;
-            orow[i] = out + t * out_token_stride + h * d;
-        }
-        tk_att_mix_rows_avx512(pr, len, 4, v, d, orow, inv + r);
-    }
-    for (; r < rows; r++) {
-        int64_t t = r / group, h = r % group;
-        pr[0] = S + r * lpad;
-        len[0] = first_visible + t;
-        orow[0] = out + t * out_token_stride + h * d;
-        tk_att_mix_rows_avx512(pr, len, 1, v, d, orow, inv + r);
-    }
-}
+#define TK_ATT_NAME tk_attention_f32_avx512
+#define TK_ATT_TARGET __attribute__((target("avx512f")))
+#define TK_ATT_VEC __m512
+#define TK_ATT_SET1 _mm512_set1_ps
+#define TK_ATT_KC TK_A5_KC
+#define TK_ATT_SCORE_ROWS 8
+#define TK_ATT_SCORES tk_att_scores_avx512
+#define TK_ATT_SOFTMAX tk_att_softmax_avx512
+#define TK_ATT_MIX_ROWS tk_att_mix_rows_avx512
+#include "attention_driver.h"
+#undef TK_ATT_NAME
+#undef TK_ATT_TARGET
+#undef TK_ATT_VEC
+#undef TK_ATT_SET1
+#undef TK_ATT_KC
+#undef TK_ATT_SCORE_ROWS
+#undef TK_ATT_SCORES
+#undef TK_ATT_SOFTMAX
+#undef TK_ATT_MIX_ROWS
 #else
 void tk_attention_f32_avx2(const float *q, int64_t q_token_stride, float *out, int64_t out_token_stride,
                            int64_t tokens, int64_t group, int64_t d, const float *k, const float *v,
