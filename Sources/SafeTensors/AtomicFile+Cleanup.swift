@@ -42,6 +42,21 @@ extension AtomicFile {
             lock.lock(); defer { lock.unlock() }
             return entries.sorted { $0.key > $1.key }.map(\.value)
         }
+
+        /// Removes every path registered now, newest first. The entries stay registered: their
+        /// writers still own them and remove their tokens when they return.
+        func removeAll() {
+            for entry in snapshot() {
+                if entry.isDirectory {
+                    // A nested writer may add a file while the tree is removed: try a few times.
+                    for _ in 0..<3 where (try? FileManager.default.removeItem(atPath: entry.path)) == nil {
+                        if (try? FileKind.of(entry.path)) == .absent { break }
+                    }
+                } else {
+                    unlink(entry.path)
+                }
+            }
+        }
     }
 
     static let registry = Registry()
@@ -76,18 +91,9 @@ extension AtomicFile {
         _ = installOnce
     }
 
-    /// Removes what is registered now (used by the signal sources; also callable for tests).
+    /// Removes what is registered now, process-wide (used by the signal sources).
     static func removeRegisteredTemporaries() {
-        for entry in registry.snapshot() {
-            if entry.isDirectory {
-                // A nested writer may add a file while the tree is removed: try a few times.
-                for _ in 0..<3 where (try? FileManager.default.removeItem(atPath: entry.path)) == nil {
-                    if (try? FileKind.of(entry.path)) == .absent { break }
-                }
-            } else {
-                unlink(entry.path)
-            }
-        }
+        registry.removeAll()
     }
 
     /// Removes the temporaries a writer of `path` left behind when its process died: entries

@@ -161,9 +161,12 @@ import TensorCore
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let tmp = dir + "/.x.tmp-1-1"
         try FileManager.default.createDirectory(atPath: tmp + "/deep/er", withIntermediateDirectories: true)
-        let token = AtomicFile.registry.add(tmp, isDirectory: true)
-        AtomicFile.removeRegisteredTemporaries()
-        AtomicFile.registry.remove(token)
+        // A registry of its own: the process-wide one also holds the temporaries of tests that
+        // write files concurrently, and removing those would break them.
+        let registry = AtomicFile.Registry()
+        let token = registry.add(tmp, isDirectory: true)
+        registry.removeAll()
+        registry.remove(token)
         #expect(!FileManager.default.fileExists(atPath: tmp))
     }
 }
