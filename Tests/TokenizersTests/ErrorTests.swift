@@ -46,6 +46,24 @@ import Testing
         #expect(throws: TokenizerError.self) { try Tokenizer(contentsOf: URL(fileURLWithPath: "/nonexistent/tokenizer.json")) }
     }
 
+    /// Text from the file reaches messages escaped: one line, no terminal control sequences.
+    @Test func messagesEscapeTextFromTheFile() throws {
+        let hostile = try variant { $0["pre_tokenizer"] = ["type": "Meta\u{1B}[2J\nError: forged\u{202E}"] }
+        let e = try #require(error(hostile))
+        #expect(e == .unsupported(component: "pre_tokenizer", type: "Meta\u{1B}[2J\nError: forged\u{202E}"))
+        #expect(e.description == "unsupported pre_tokenizer type 'Meta\\u{1B}[2J\\u{A}Error: forged\\u{202E}'")
+        let control = try #require(error(Data([0x05])))
+        #expect(control.description == "malformed JSON: unexpected character '\\u{5}' at byte offset 0")
+        let template = Data(#"{"chat_template": "{{ x }}\u001b[31m\r"}"#.utf8)
+        do {
+            _ = try ChatTemplate.detect(tokenizerConfig: template)
+            Issue.record("an unknown template was accepted")
+        } catch {
+            #expect(!error.description.unicodeScalars.contains { $0.value < 0x20 }, "\(error.description.debugDescription)")
+            #expect(error.description.contains("\\u{1B}[31m\\u{D}"))
+        }
+    }
+
     @Test func unknownIDsThrowOnDecode() throws {
         let tok = try Fixtures.tokenizer("llama3-tiny.json")
         #expect(throws: TokenizerError.unknownTokenID(99_999)) { try tok.decode([1, 99_999]) }
