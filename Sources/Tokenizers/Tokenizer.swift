@@ -36,6 +36,10 @@ public final class Tokenizer: Sendable {
     }
 
     /// Parses the contents of a `tokenizer.json` file.
+    ///
+    /// A `Split` pre-tokenizer whose regex is not the Llama 3 or GPT-2 pattern runs on Swift's
+    /// backtracking `Regex`, without a step limit: a crafted pattern such as `(a+)+$` can make
+    /// `encode` take exponential time. Load tokenizers from sources you trust.
     public init(data: Data) throws(TokenizerError) {
         let root = try JSON.parse([UInt8](data))
         guard case .object = root else { throw .invalidTokenizer("top level is not an object") }
