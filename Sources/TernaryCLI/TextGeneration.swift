@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import BitNet
+import SafeTensors
 import Tokenizers
 
 #if canImport(Glibc)
@@ -53,17 +54,24 @@ struct TokenizerFiles {
         modelDirectory = model
     }
 
-    /// Throws a message naming the path (and the flag to override it) when the file is missing.
+    /// The largest tokenizer.json read (Llama 3's is 9 MB) and tokenizer_config.json (a few KB).
+    static let tokenizerByteLimit = 512 << 20
+    static let configByteLimit = 16 << 20
+
+    /// Throws a message naming the path (and the flag to override it) when the file is missing,
+    /// and what the path is when it is not a regular file (a directory, a device, a FIFO).
     func checkExists() throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: tokenizerPath, isDirectory: &isDirectory), !isDirectory.boolValue else {
+        let kind = try FileKind.of(tokenizerPath)
+        if kind == .absent {
             throw TextCommandError("no tokenizer file at \(tokenizerPath)" + (modelDirectory != nil ? " (pass --tokenizer PATH to use another one)" : ""))
         }
+        try FileKind.requireRegularFile(tokenizerPath, expected: "a tokenizer.json file")
     }
 
     /// The parsed tokenizer.
     func loadTokenizer() throws -> Tokenizer {
         try checkExists()
+        _ = try FileKind.regularFileSize(tokenizerPath, expected: "a tokenizer.json file", limit: Self.tokenizerByteLimit)
         do { return try Tokenizer(contentsOf: URL(fileURLWithPath: tokenizerPath)) } catch {
             throw TextCommandError("\(tokenizerPath): \(error)")
         }
@@ -82,9 +90,10 @@ struct TokenizerFiles {
     /// The chat template the checkpoint's `tokenizer_config.json` declares.
     /// - Throws: when there is no such file, it has no `chat_template`, or the template is not a built-in one.
     func loadChatTemplate() throws -> ChatTemplate {
-        guard let path = configCandidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+        guard let path = configCandidates.first(where: { (try? FileKind.of($0)) != .absent }) else {
             throw TextCommandError("no tokenizer_config.json (looked for \(configCandidates.joined(separator: ", "))); it holds the chat template")
         }
+        _ = try FileKind.regularFileSize(path, expected: "a tokenizer_config.json file", limit: Self.configByteLimit)
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw TextCommandError("\(path): \(error.localizedDescription)")

@@ -29,7 +29,22 @@ public final class Tokenizer: Sendable {
     private let cache = Mutex(WordCache())
 
     /// Loads a `tokenizer.json` file.
+    ///
+    /// A path that is not a regular file (a directory, a device such as `/dev/zero`, a FIFO) is
+    /// refused by name before it is opened.
     public convenience init(contentsOf url: URL) throws(TokenizerError) {
+        let path = url.resolvingSymlinksInPath().path
+        if let type = try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType, type != .typeRegular {
+            let kind: String
+            switch type {
+            case .typeDirectory: kind = "a directory"
+            case .typeCharacterSpecial: kind = "a character device"
+            case .typeBlockSpecial: kind = "a block device"
+            case .typeSocket: kind = "a socket"
+            default: kind = "not a regular file"
+            }
+            throw .io("\(url.path) is \(kind), expected a tokenizer.json file")
+        }
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw .io("\(url.path): \(error.localizedDescription)") }
         try self.init(data: data)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import TernaryCLI
 
 /// The built `ternary` binary, run as a subprocess: hostile flags and files must give one clean
 /// error line (`Error: …`, exit status 1, no signal, no usage dump, no raw control byte).
@@ -179,6 +180,42 @@ enum TernaryProcess {
         #expect(r.stdoutText.contains("caf\u{E9} ") || r.stdoutText.utf8.count > 0)
         let lines = r.stdoutText.split(separator: "\n").filter { $0.hasPrefix("  caf") }
         #expect(lines.count == 2, "\(r.stdoutText)")
+    }
+
+    /// A tokenizer.json or tokenizer_config.json that is not a regular file is named for what it
+    /// is, never opened (a FIFO would block) and never read to the end (/dev/zero never ends).
+    @Test func tokenizerFilesThatAreNotRegularAreNamed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-tok-\(UInt32.random(in: 0 ... .max))").path
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fifo = dir + "/fifo.json"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let tokenizer = HostileCLITests.root.appendingPathComponent("Fixtures/tokenizers/llama3-tiny.json").path
+        var cases: [(arguments: [String], message: String)] = [
+            (["tokenize", "--tokenizer", "/dev/zero", "--text", "hi"], "/dev/zero: is a character device, expected a tokenizer.json file"),
+            (["tokenize", "--tokenizer", fifo, "--text", "hi"], "\(fifo): is a FIFO (named pipe), expected a tokenizer.json file"),
+            (["tokenize", "--tokenizer", dir + "/sub", "--text", "hi"], "\(dir)/sub: is a directory, expected a tokenizer.json file"),
+            (["tokenize", "--tokenizer", dir + "/none.json", "--text", "hi"], "no tokenizer file at \(dir)/none.json"),
+        ]
+        // Larger than any tokenizer (a sparse file: no disk space used): refused before reading.
+        let huge = dir + "/huge.json"
+        #expect(FileManager.default.createFile(atPath: huge, contents: nil))
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: huge))
+        try handle.truncate(atOffset: UInt64(TokenizerFiles.tokenizerByteLimit) + 1)
+        try handle.close()
+        cases.append((["tokenize", "--tokenizer", huge, "--text", "hi"],
+                      "is \(TokenizerFiles.tokenizerByteLimit + 1) bytes, more than the \(TokenizerFiles.tokenizerByteLimit) bytes accepted"))
+        for c in cases {
+            let r = try TernaryProcess.run(c.arguments, timeout: 60)
+            #expect(r.status == 1 && !r.signaled && r.stderrText.contains(c.message), "\(c.arguments): \(r.stderrText.debugDescription)")
+        }
+        // tokenizer_config.json (read for --chat) as a directory next to a valid tokenizer.json.
+        try FileManager.default.copyItem(atPath: tokenizer, toPath: dir + "/tokenizer.json")
+        try FileManager.default.createDirectory(atPath: dir + "/tokenizer_config.json", withIntermediateDirectories: false)
+        let chat = try TernaryProcess.run(["generate", "--preset", "tiny", "--tokenizer", dir + "/tokenizer.json", "--prompt", "hi",
+                                           "--chat", "--max-new-tokens", "1"], timeout: 60)
+        #expect(chat.status == 1 && chat.stderrText.contains("tokenizer_config.json: is a directory, expected a tokenizer_config.json file"),
+                "\(chat.stderrText.debugDescription)")
     }
 
     @Test func exportInterruptedBySignalLeavesNoTemporary() throws {

@@ -64,6 +64,17 @@ import Testing
         }
     }
 
+    @Test func pathsThatAreNotRegularFilesAreNamed() throws {
+        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("tok-fifo-\(UInt32.random(in: 0 ... .max))").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        for (path, kind) in [("/dev/zero", "a character device"), ("/tmp", "a directory"), (fifo, "not a regular file")] {
+            #expect(throws: TokenizerError.io("\(path) is \(kind), expected a tokenizer.json file")) {
+                try Tokenizer(contentsOf: URL(fileURLWithPath: path))
+            }
+        }
+    }
+
     @Test func unknownIDsThrowOnDecode() throws {
         let tok = try Fixtures.tokenizer("llama3-tiny.json")
         #expect(throws: TokenizerError.unknownTokenID(99_999)) { try tok.decode([1, 99_999]) }
