@@ -21,10 +21,27 @@
 
 static inline int64_t tk_att_round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
+// The scratch of one call, in Floats from its start: the packed keys kT (d × TK_ATT_KC_MAX), the
+// scores S (rows × lpad, each row padded to whole chunks) and the softmax's 1 / Σ per row (rows).
+// The one description of the layout: the size query and every variant's entry point use it.
+typedef struct {
+    int64_t rows, longest, lpad;
+    int64_t scores, inverses, total;
+} tk_att_layout;
+
+static inline tk_att_layout tk_att_layout_of(int64_t tokens, int64_t group, int64_t d, int64_t first_visible) {
+    tk_att_layout l;
+    l.rows = tokens * group;
+    l.longest = first_visible + tokens - 1;
+    l.lpad = tk_att_round_up(l.longest, TK_ATT_KC_MAX);
+    l.scores = d * TK_ATT_KC_MAX;
+    l.inverses = l.scores + l.rows * l.lpad;
+    l.total = l.inverses + l.rows;
+    return l;
+}
+
 int64_t tk_attention_scratch_floats(int64_t tokens, int64_t group, int64_t d, int64_t first_visible) {
-    int64_t rows = tokens * group;
-    int64_t longest = first_visible + tokens - 1;
-    return d * TK_ATT_KC_MAX + rows * tk_att_round_up(longest, TK_ATT_KC_MAX) + rows;
+    return tk_att_layout_of(tokens, group, d, first_visible).total;
 }
 
 // The exp of the softmax (cephes expf's reduction and polynomial):
@@ -83,9 +100,9 @@ static void tk_att_pack_scalar(const float *k, int64_t d, int64_t j0, int64_t n,
 void tk_attention_f32_portable(const float *q, int64_t q_token_stride, float *out, int64_t out_token_stride,
                                int64_t tokens, int64_t group, int64_t d, const float *k, const float *v,
                                int64_t first_visible, float scale, float *scratch) {
-    const int64_t rows = tokens * group, longest = first_visible + tokens - 1;
-    const int64_t lpad = tk_att_round_up(longest, TK_ATT_KC_MAX);
-    float *kT = scratch, *S = scratch + d * TK_ATT_KC_MAX, *inv = S + rows * lpad;
+    const tk_att_layout l = tk_att_layout_of(tokens, group, d, first_visible);
+    const int64_t rows = l.rows, longest = l.longest, lpad = l.lpad;
+    float *kT = scratch, *S = scratch + l.scores, *inv = scratch + l.inverses;
     for (int64_t j0 = 0; j0 < longest; j0 += TK_PORT_KC) {
         int64_t n = longest - j0 < TK_PORT_KC ? longest - j0 : TK_PORT_KC;
         tk_att_pack_scalar(k, d, j0, n, TK_PORT_KC, kT);

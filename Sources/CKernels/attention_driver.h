@@ -20,9 +20,9 @@ TK_ATT_TARGET
 void TK_ATT_NAME(const float *q, int64_t q_token_stride, float *out, int64_t out_token_stride,
                  int64_t tokens, int64_t group, int64_t d, const float *k, const float *v,
                  int64_t first_visible, float scale, float *scratch) {
-    const int64_t rows = tokens * group, longest = first_visible + tokens - 1;
-    const int64_t lpad = tk_att_round_up(longest, TK_ATT_KC_MAX);
-    float *kT = scratch, *S = scratch + d * TK_ATT_KC_MAX, *inv = S + rows * lpad;
+    const tk_att_layout l = tk_att_layout_of(tokens, group, d, first_visible);
+    const int64_t rows = l.rows, longest = l.longest, lpad = l.lpad;
+    float *kT = scratch, *S = scratch + l.scores, *inv = scratch + l.inverses;
     const TK_ATT_VEC vs = TK_ATT_SET1(scale);
     const float *qr[8];
     float *sr[8], *orow[4];
