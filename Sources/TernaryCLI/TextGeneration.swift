@@ -59,19 +59,18 @@ struct TokenizerFiles {
     static let configByteLimit = 16 << 20
 
     /// Throws a message naming the path (and the flag to override it) when the file is missing,
-    /// and what the path is when it is not a regular file (a directory, a device, a FIFO).
+    /// what the path is when it is not a regular file (a directory, a device, a FIFO), and its
+    /// size when it is larger than `tokenizerByteLimit`.
     func checkExists() throws {
-        let kind = try FileKind.of(tokenizerPath)
-        if kind == .absent {
+        guard try FileKind.of(tokenizerPath) != .absent else {
             throw TextCommandError("no tokenizer file at \(tokenizerPath)" + (modelDirectory != nil ? " (pass --tokenizer PATH to use another one)" : ""))
         }
-        try FileKind.requireRegularFile(tokenizerPath, expected: "a tokenizer.json file")
+        _ = try FileKind.regularFileSize(tokenizerPath, expected: "a tokenizer.json file", limit: Self.tokenizerByteLimit)
     }
 
     /// The parsed tokenizer.
     func loadTokenizer() throws -> Tokenizer {
         try checkExists()
-        _ = try FileKind.regularFileSize(tokenizerPath, expected: "a tokenizer.json file", limit: Self.tokenizerByteLimit)
         do { return try Tokenizer(contentsOf: URL(fileURLWithPath: tokenizerPath)) } catch {
             throw TextCommandError("\(tokenizerPath): \(error)")
         }
